@@ -1,0 +1,3 @@
+module dtrsandbox/web
+
+go 1.26
