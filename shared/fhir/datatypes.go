@@ -8,6 +8,7 @@ package fhir
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 )
@@ -40,7 +41,7 @@ func (d Decimal) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON accepts a JSON number literal only.
 func (d *Decimal) UnmarshalJSON(b []byte) error {
 	if !isJSONNumber(string(b)) {
-		return fmt.Errorf("fhir: decimal must be a JSON number, got %s", b)
+		return errors.New("fhir: a decimal must be a JSON number")
 	}
 	*d = Decimal(b)
 	return nil

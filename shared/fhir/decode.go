@@ -1,15 +1,16 @@
-// Strict decoding of FHIR R4 JSON (json.html). FHIR JSON property names are
-// case-sensitive and an object never repeats a property (json.html#2.6.2:
-// "property names ... are case sensitive"; RFC 8259 §4 leaves duplicate
-// names undefined). Go's encoding/json matches struct fields
+// Strict decoding of FHIR R4 JSON (R4 json.html, "JSON Representation of
+// Resources"). FHIR JSON property names are case-sensitive and an object
+// carries each property once (RFC 8259 §4 leaves the meaning of duplicate
+// names to each parser). Go's encoding/json matches struct fields
 // case-insensitively and keeps the last of duplicate keys, so a body with
-// "Subject" or two "subject" keys would mean one thing to Go and another to
-// the next FHIR server that reads the stored bytes. Decode refuses such
-// bodies instead.
+// "Subject", or with two "subject" keys, would mean one thing to Go and
+// another to the next FHIR server that reads the stored bytes. Decode
+// refuses such bodies instead.
 
 package fhir
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +34,9 @@ type DecodeError struct {
 }
 
 func (e *DecodeError) Error() string {
+	if e.Offset <= 0 {
+		return fmt.Sprintf("fhir: %s at %s", e.Reason, e.Path)
+	}
 	return fmt.Sprintf("fhir: %s at %s (byte %d)", e.Reason, e.Path, e.Offset)
 }
 
@@ -142,7 +146,8 @@ func modelFor(resourceType string) reflect.Type {
 }
 
 // unmarshalError turns an encoding/json error (a value of the wrong JSON
-// type, an invalid Decimal) into a DecodeError with a path.
+// type) into a DecodeError with a path (encoding/json gives the field path
+// without array indexes).
 func unmarshalError(err error) error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
@@ -150,12 +155,47 @@ func unmarshalError(err error) error {
 		if te.Field != "" {
 			path = "$." + te.Field
 		}
-		return &DecodeError{
-			Reason: fmt.Sprintf("a JSON %s cannot be a %s", te.Value, te.Type),
-			Path:   path, Offset: te.Offset, Err: err,
+		if len(path) > 200 {
+			path = path[:100] + "..." + path[len(path)-100:]
 		}
+		value, _, _ := strings.Cut(te.Value, " ") // "number 1.5" -> "number": no input echoed
+		want := jsonKindOf(te.Type)
+		reason := fmt.Sprintf("a JSON %s where %s is expected", value, want)
+		switch {
+		case value == "number" && want == "an integer":
+			reason = "a JSON number that is not an integer in range"
+		case value == "number" && want == "a number":
+			reason = "a JSON number out of range"
+		}
+		return &DecodeError{Reason: reason, Path: path, Offset: te.Offset, Err: err}
 	}
-	return &DecodeError{Reason: "invalid value: " + strings.TrimPrefix(err.Error(), "json: "), Path: "$", Err: err}
+	return &DecodeError{Reason: "invalid value", Path: "$", Err: err}
+}
+
+// jsonKindOf names the JSON value a Go type decodes from.
+func jsonKindOf(t reflect.Type) string {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil {
+		return "another value"
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "another value"
 }
 
 // ---- pass 1: tokens, duplicates, case-only differences ----
@@ -163,23 +203,29 @@ func unmarshalError(err error) error {
 // node is a parsed JSON value, kept only as far as the field check needs:
 // objects with their keys, arrays with their elements, and string values.
 type node struct {
-	kind   byte // '{' object, '[' array, '"' string, '0' other scalar
+	kind   byte // '{' object, '[' array, '"' string, '#' number, 't' boolean, 'z' null
 	keys   []string
 	keyEnd []int64 // offset just after each key
 	kids   []*node // object values (parallel to keys) or array elements
 	str    string
 }
 
+// maxDepth is how deeply arrays and objects may nest: encoding/json's own
+// limit, which its Decoder.Token does not enforce. It also bounds the
+// recursion of the scanner and of the field check.
+const maxDepth = 10000
+
 // scanner reads a JSON document token by token with encoding/json's
 // tokenizer (so its idea of valid JSON, escapes and invalid UTF-8 is Go's).
 type scanner struct {
 	dec   *json.Decoder
 	build bool // keep a tree for the field check
+	depth int  // arrays and objects open
 	path  jsonPath
 }
 
 func newScanner(data []byte, build bool) *scanner {
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber() // numbers stay text: no float conversion, no overflow errors
 	return &scanner{dec: dec, build: build}
 }
@@ -227,20 +273,27 @@ func (s *scanner) token() (json.Token, error) {
 func (s *scanner) value(tok json.Token) (*node, error) {
 	switch t := tok.(type) {
 	case json.Delim:
+		if s.depth++; s.depth > maxDepth {
+			return nil, &DecodeError{Reason: fmt.Sprintf("nesting deeper than %d", maxDepth), Path: s.path.String(), Offset: s.dec.InputOffset()}
+		}
+		defer func() { s.depth-- }()
 		if t == '{' {
 			return s.object()
 		}
 		return s.array()
+	}
+	if !s.build {
+		return nil, nil
+	}
+	switch t := tok.(type) {
 	case string:
-		if s.build {
-			return &node{kind: '"', str: t}, nil
-		}
-		return nil, nil
+		return &node{kind: '"', str: t}, nil
+	case json.Number:
+		return &node{kind: '#'}, nil
+	case bool:
+		return &node{kind: 't'}, nil
 	default:
-		if s.build {
-			return &node{kind: '0'}, nil
-		}
-		return nil, nil
+		return &node{kind: 'z'}, nil
 	}
 }
 
@@ -263,9 +316,9 @@ func (s *scanner) object() (*node, error) {
 		key := tok.(string) // the tokenizer allows only a string here
 		folded := foldKey(key)
 		if prev, dup := seen[folded]; dup {
-			reason := fmt.Sprintf("duplicate key %q", key)
+			reason := fmt.Sprintf("duplicate key %s", quoteKey(key))
 			if prev != key {
-				reason = fmt.Sprintf("keys %q and %q differ only by case", prev, key)
+				reason = fmt.Sprintf("keys %s and %s differ only by case", quoteKey(prev), quoteKey(key))
 			}
 			return nil, &DecodeError{Reason: reason, Path: s.path.String(), Key: key, Offset: s.dec.InputOffset()}
 		}
@@ -364,9 +417,12 @@ type fieldChecker struct {
 	fields map[reflect.Type]map[string]fieldInfo // struct -> folded name -> field
 }
 
+// Types the field check treats specially (read-only after initialisation).
 var (
-	rawMessageType  = reflect.TypeFor[json.RawMessage]()
-	unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+	rawMessageType     = reflect.TypeFor[json.RawMessage]()
+	decimalType        = reflect.TypeFor[Decimal]()
+	unmarshalerType    = reflect.TypeFor[json.Unmarshaler]()
+	foldedResourceType = foldKey("resourceType")
 )
 
 // check refuses keys of n that match a field of t only case-insensitively,
@@ -378,12 +434,16 @@ func (c *fieldChecker) check(n *node, t reflect.Type, path *jsonPath) error {
 	if t == nil || n == nil {
 		return nil
 	}
-	if t == rawMessageType {
-		// A raw resource: check it against its model, if we have one.
-		return c.check(n, modelFor(n.resourceType()), path)
-	}
-	if reflect.PointerTo(t).Implements(unmarshalerType) {
-		return nil // decodes itself (Decimal and the like)
+	switch {
+	case t == rawMessageType:
+		return c.checkRawResource(n, path)
+	case t == decimalType:
+		if n.kind != '#' && n.kind != 'z' {
+			return &DecodeError{Reason: "a decimal must be a JSON number", Path: path.String()}
+		}
+		return nil
+	case reflect.PointerTo(t).Implements(unmarshalerType):
+		return nil // a type that decodes itself
 	}
 	switch t.Kind() {
 	case reflect.Struct:
@@ -398,7 +458,7 @@ func (c *fieldChecker) check(n *node, t reflect.Type, path *jsonPath) error {
 			}
 			if f.name != key {
 				return &DecodeError{
-					Reason: fmt.Sprintf("key %q must be spelled %q (FHIR JSON is case-sensitive)", key, f.name),
+					Reason: fmt.Sprintf("key %s must be spelled %q (FHIR JSON is case-sensitive)", quoteKey(key), f.name),
 					Path:   path.String(), Key: key, Offset: n.keyEnd[i],
 				}
 			}
@@ -434,17 +494,30 @@ func (c *fieldChecker) check(n *node, t reflect.Type, path *jsonPath) error {
 	return nil
 }
 
-// resourceType returns the value of an object's "resourceType" key, or "".
-func (n *node) resourceType() string {
+// checkRawResource checks a raw JSON value held in a json.RawMessage field
+// (contained, Bundle.entry.resource, Parameters.parameter.resource): when it
+// is an object, its resourceType key must be spelled exactly, and when it
+// names a resource this package models, its keys are checked against that
+// model.
+func (c *fieldChecker) checkRawResource(n *node, path *jsonPath) error {
 	if n.kind != '{' {
-		return ""
+		return nil
 	}
+	resourceType := ""
 	for i, key := range n.keys {
-		if key == "resourceType" && n.kids[i].kind == '"' {
-			return n.kids[i].str
+		switch {
+		case key == "resourceType":
+			if n.kids[i].kind == '"' {
+				resourceType = n.kids[i].str
+			}
+		case foldKey(key) == foldedResourceType:
+			return &DecodeError{
+				Reason: fmt.Sprintf("key %s must be spelled %q (FHIR JSON is case-sensitive)", quoteKey(key), "resourceType"),
+				Path:   path.String(), Key: key, Offset: n.keyEnd[i],
+			}
 		}
 	}
-	return ""
+	return c.check(n, modelFor(resourceType), path)
 }
 
 // structFields returns the JSON-visible fields of struct type t by folded
@@ -503,9 +576,10 @@ type jsonPath struct {
 	segs []pathSeg
 }
 
+// pathSeg is an object key, or an array index when isIdx is set.
 type pathSeg struct {
 	key   string
-	index int // used when key is ""... see isIndex
+	index int
 	isIdx bool
 }
 
@@ -514,21 +588,43 @@ func (p *jsonPath) pushIndex(i int)  { p.segs = append(p.segs, pathSeg{index: i,
 func (p *jsonPath) pop()             { p.segs = p.segs[:len(p.segs)-1] }
 
 // String formats the path as $.item[0].answer, quoting keys that are not
-// plain identifiers: $["odd key"].
+// plain identifiers: $["odd key"]. A very deep path keeps its first and last
+// segments around a "..." so that error messages stay short.
 func (p *jsonPath) String() string {
+	const keep = 16
 	var b strings.Builder
 	b.WriteString("$")
-	for _, s := range p.segs {
+	for i, s := range p.segs {
+		if n := len(p.segs); n > 2*keep && i >= keep && i < n-keep {
+			if i == keep {
+				b.WriteString("...")
+			}
+			continue
+		}
 		switch {
 		case s.isIdx:
 			b.WriteString("[" + strconv.Itoa(s.index) + "]")
 		case plainKey(s.key):
 			b.WriteString("." + s.key)
 		default:
-			b.WriteString("[" + strconv.Quote(s.key) + "]")
+			b.WriteString("[" + quoteKey(s.key) + "]")
 		}
 	}
 	return b.String()
+}
+
+// quoteKey quotes a key for an error message, cut to 64 bytes so that a
+// hostile key cannot make the message (and an OperationOutcome) large.
+func quoteKey(k string) string {
+	const max = 64
+	if len(k) <= max {
+		return strconv.Quote(k)
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(k[cut]) {
+		cut--
+	}
+	return strconv.Quote(k[:cut]) + "..."
 }
 
 // plainKey reports whether k can be written after a dot in a path.
@@ -538,7 +634,7 @@ func plainKey(k string) bool {
 	}
 	for i := 0; i < len(k); i++ {
 		c := k[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') || i >= 64 {
 			return false
 		}
 	}

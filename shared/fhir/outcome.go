@@ -137,7 +137,8 @@ func NewOutcome(severity, code, diagnostics string) *OperationOutcome {
 // WriteOutcome answers with status and an OperationOutcome holding one issue
 // with the given issue-type code and diagnostics. The severity is "error"
 // for 4xx and 5xx statuses and "information" otherwise. Diagnostics is shown
-// to the caller: put a hint there, never a stack trace or a secret.
+// to the caller: put a hint there, never a stack trace or a secret. Set any
+// other header (WWW-Authenticate on a 401, for example) before calling.
 func WriteOutcome(w http.ResponseWriter, status int, code, diagnostics string) {
 	severity := SeverityInformation
 	if status >= 400 {

@@ -42,6 +42,11 @@ func isRSAAlg(alg string) bool {
 	return false
 }
 
+// KeyFitsAlg reports whether pub can verify alg (see checkKeyFitsAlg); use it
+// on keys that did not come through FindKey. The error wraps ErrKeyMismatch
+// or ErrUnsupportedAlg.
+func KeyFitsAlg(pub crypto.PublicKey, alg string) error { return checkKeyFitsAlg(pub, alg) }
+
 // checkKeyFitsAlg reports whether pub can verify alg: RSA (at least 2048
 // bits) for RS*/PS* (RFC 7518 §3.3, §3.5), ECDSA on the alg's own curve for
 // ES256/ES384/ES512 (RFC 7518 §3.4).
