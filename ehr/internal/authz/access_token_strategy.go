@@ -1,0 +1,136 @@
+package authz
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/ory/fosite"
+
+	"dtrsandbox/shared/accesstoken"
+	"dtrsandbox/shared/jwks"
+)
+
+// accessTokenStrategy is fosite's oauth2.AccessTokenStrategy issuing RFC 9068
+// JWT access tokens (typ at+jwt, ES256, kid) through shared/accesstoken:
+// iss and aud are the FHIR base; sub, client_id, scope, iat, exp and jti are
+// always present; patient, encounter, fhirUser and fhirContext carry the
+// SMART launch context (SMART App Launch 2.2, "Launch context arrives with
+// your access_token").
+//
+// fosite still stores the grant under the token's signature (here the
+// SHA-256 of the whole JWT), and every verification looks the row up, so a
+// revoked token is refused at once even though its signature is still good.
+type accessTokenStrategy struct {
+	key    *jwks.SigningKey
+	issuer string
+	now    func() time.Time
+}
+
+// AccessTokenSignature is the storage key of a token: base64url SHA-256 of
+// the whole compact JWT, so a token with any byte changed has no grant.
+func (s *accessTokenStrategy) AccessTokenSignature(_ context.Context, token string) string {
+	return tokenSignature(token)
+}
+
+func tokenSignature(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// GenerateAccessToken signs the access token of requester.
+func (s *accessTokenStrategy) GenerateAccessToken(_ context.Context, requester fosite.Requester) (string, string, error) {
+	sess, ok := requester.GetSession().(*Session)
+	if !ok {
+		return "", "", errors.New("authz: session is not an authz.Session")
+	}
+	now := s.now().UTC()
+	exp := sess.GetExpiresAt(fosite.AccessToken)
+	if exp.IsZero() || !exp.After(now) {
+		return "", "", errors.New("authz: access token expiry not set")
+	}
+	sub := sess.GetSubject()
+	if sub == "" {
+		return "", "", errors.New("authz: session has no subject")
+	}
+	jti, err := randomString(16)
+	if err != nil {
+		return "", "", err
+	}
+	claims := &accesstoken.Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    s.issuer,
+			Subject:   sub,
+			Audience:  jwt.ClaimStrings{s.issuer},
+			ExpiresAt: jwt.NewNumericDate(exp),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ID:        jti,
+		},
+		ClientID:    requester.GetClient().GetID(),
+		Scope:       strings.Join(requester.GetGrantedScopes(), " "),
+		Patient:     sess.SMART.Patient,
+		Encounter:   sess.SMART.Encounter,
+		FHIRUser:    sess.SMART.FHIRUser,
+		FHIRContext: sess.SMART.FHIRContext,
+	}
+	token, err := accesstoken.Sign(s.key, claims)
+	if err != nil {
+		return "", "", err
+	}
+	return token, tokenSignature(token), nil
+}
+
+// ValidateAccessToken verifies the JWT (signature, typ, iss, aud, exp) and
+// that it belongs to the stored grant requester.
+func (s *accessTokenStrategy) ValidateAccessToken(ctx context.Context, requester fosite.Requester, token string) error {
+	claims, err := s.verify(ctx, token)
+	if err != nil {
+		return err
+	}
+	if requester != nil && requester.GetClient() != nil && claims.ClientID != requester.GetClient().GetID() {
+		return fosite.ErrRequestUnauthorized.WithDebug("client_id of the token and of its grant differ")
+	}
+	return nil
+}
+
+// verify checks the JWT alone, with fosite's error types.
+func (s *accessTokenStrategy) verify(ctx context.Context, token string) (*accesstoken.Claims, error) {
+	claims, err := accesstoken.Verify(ctx, token, s.keyFunc, accesstoken.VerifyOptions{
+		Issuer:     s.issuer,
+		Audience:   s.issuer,
+		Algorithms: []string{s.key.Alg},
+		Now:        s.now,
+	})
+	if err != nil {
+		var ae *accesstoken.Error
+		if errors.As(err, &ae) && ae.Reason == accesstoken.ReasonExpired {
+			return nil, fosite.ErrTokenExpired.WithWrap(err)
+		}
+		return nil, fosite.ErrTokenSignatureMismatch.WithWrap(err)
+	}
+	return claims, nil
+}
+
+// keyFunc knows one key: the EHR's own.
+func (s *accessTokenStrategy) keyFunc(_ context.Context, kid, alg string) (crypto.PublicKey, error) {
+	if kid != s.key.KID || alg != s.key.Alg {
+		return nil, fmt.Errorf("%w: %q", jwks.ErrKeyNotFound, kid)
+	}
+	return s.key.Private.Public(), nil
+}
+
+// randomString is n random bytes, base64url.
+func randomString(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("authz: random: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
