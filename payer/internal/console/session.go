@@ -1,0 +1,137 @@
+package console
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+)
+
+// sessionCookie is the console session cookie. The __Host- prefix (RFC
+// 6265bis §4.1.3.2) makes browsers require Secure, Path=/ and no Domain,
+// so no other host or path can set or shadow it.
+const sessionCookie = "__Host-payer-console"
+
+// sessions issues and checks stateless session tokens:
+// base64url(expiry || nonce) "." base64url(HMAC-SHA256(key, expiry || nonce)),
+// with the key derived from the admin token (a new admin token ends every
+// session). Signed-out sessions are remembered until they expire.
+type sessions struct {
+	key []byte
+	ttl time.Duration
+	now func() time.Time
+
+	mu      sync.Mutex
+	revoked map[string]time.Time // nonce -> expiry
+}
+
+func newSessions(adminToken string, ttl time.Duration, now func() time.Time) *sessions {
+	m := hmac.New(sha256.New, []byte(adminToken))
+	m.Write([]byte("dtr-sandbox payer console session v1"))
+	return &sessions{key: m.Sum(nil), ttl: ttl, now: now, revoked: map[string]time.Time{}}
+}
+
+type session struct {
+	nonce   []byte
+	expires time.Time
+}
+
+func (s *sessions) sign(payload []byte) []byte {
+	m := hmac.New(sha256.New, s.key)
+	m.Write(payload)
+	return m.Sum(nil)
+}
+
+// issue returns a new session token.
+func (s *sessions) issue() (string, error) {
+	payload := make([]byte, 8+16)
+	binary.BigEndian.PutUint64(payload, uint64(s.now().Add(s.ttl).Unix()))
+	if _, err := rand.Read(payload[8:]); err != nil {
+		return "", err
+	}
+	enc := base64.RawURLEncoding
+	return enc.EncodeToString(payload) + "." + enc.EncodeToString(s.sign(payload)), nil
+}
+
+var errBadSession = errors.New("console: no valid session")
+
+// check verifies a session token: signature (constant time), expiry, not
+// signed out.
+func (s *sessions) check(tok string) (*session, error) {
+	p, sig, ok := strings.Cut(tok, ".")
+	if !ok || len(tok) > 200 {
+		return nil, errBadSession
+	}
+	enc := base64.RawURLEncoding
+	payload, err1 := enc.DecodeString(p)
+	mac, err2 := enc.DecodeString(sig)
+	if err1 != nil || err2 != nil || len(payload) != 24 || !hmac.Equal(mac, s.sign(payload)) {
+		return nil, errBadSession
+	}
+	exp := time.Unix(int64(binary.BigEndian.Uint64(payload)), 0)
+	if !s.now().Before(exp) {
+		return nil, errBadSession
+	}
+	s.mu.Lock()
+	_, gone := s.revoked[string(payload[8:])]
+	s.mu.Unlock()
+	if gone {
+		return nil, errBadSession
+	}
+	return &session{nonce: payload[8:], expires: exp}, nil
+}
+
+// revoke signs a session out.
+func (s *sessions) revoke(ss *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	for n, exp := range s.revoked {
+		if !now.Before(exp) {
+			delete(s.revoked, n)
+		}
+	}
+	s.revoked[string(ss.nonce)] = ss.expires
+}
+
+// csrf is the anti-forgery token of a session's forms.
+func (s *sessions) csrf(ss *session) string {
+	return base64.RawURLEncoding.EncodeToString(s.sign(append([]byte("csrf:"), ss.nonce...)))
+}
+
+// checkCSRF compares a form's token with the session's in constant time.
+func (s *sessions) checkCSRF(ss *session, tok string) bool {
+	return hmac.Equal([]byte(tok), []byte(s.csrf(ss)))
+}
+
+// limiter refuses sign-in attempts after too many failures in a window.
+type limiter struct {
+	mu       sync.Mutex
+	max      int
+	window   time.Duration
+	failures []time.Time
+}
+
+func (l *limiter) blocked(now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	keep := l.failures[:0]
+	for _, t := range l.failures {
+		if now.Sub(t) < l.window {
+			keep = append(keep, t)
+		}
+	}
+	l.failures = keep
+	return len(l.failures) >= l.max
+}
+
+func (l *limiter) fail(now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.failures = append(l.failures, now)
+}

@@ -1,0 +1,134 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"dtrsandbox/payer/internal/audit"
+	"dtrsandbox/payer/internal/authz"
+	"dtrsandbox/payer/internal/gate"
+	"dtrsandbox/shared/fhir"
+	"dtrsandbox/shared/httpserver"
+	"dtrsandbox/shared/jwks"
+	"dtrsandbox/shared/oautherr"
+	"dtrsandbox/shared/smart"
+	"dtrsandbox/web"
+)
+
+// MaxBody caps every request body (FHIR resources with an attached
+// QuestionnaireResponse included).
+const MaxBody = 2 << 20
+
+// routes is the payer's whole HTTP surface.
+//
+//	GET  /healthz                                   readiness
+//	GET  /.well-known/jwks.json                     the payer's public keys
+//	GET  /fhir/.well-known/smart-configuration      SMART Backend Services discovery
+//	POST /oauth/register                            RFC 7591 registration
+//	POST /oauth/token                               client_credentials token endpoint
+//	     /fhir/Questionnaire (read, search, $questionnaire-package)   behind the gate, EHR token optional
+//	     /fhir/DocumentReference, /fhir/QuestionnaireResponse         behind the gate, EHR token required
+//	GET  /fhir/AuditEvent                           admin token only
+//	GET  /console, /console/{login,documents,audit}, POST /console/{login,logout}   admin console
+//	GET  /static/*                                  embedded static files
+//
+// Everything else is 404 (405 for a known path with another method) as an
+// OperationOutcome, or as an OAuth error under /oauth.
+func routes(d *deps) http.Handler {
+	e := httpserver.NewEngine()
+	_ = e.SetTrustedProxies(nil) // ClientIP is the socket peer: X-Forwarded-For cannot pick a rate-limit bucket
+	e.Use(
+		httpserver.Recover(d.log, func(c *gin.Context) {
+			fhir.WriteOutcome(c.Writer, http.StatusInternalServerError, fhir.IssueException, "internal error")
+		}),
+		httpserver.SecurityHeaders(),
+		httpserver.AccessLog(d.log),
+		httpserver.BodyLimit(MaxBody),
+	)
+	e.NoRoute(notFound)
+	e.NoMethod(methodNotAllowed)
+
+	e.GET("/healthz", httpserver.Healthz(d.ready))
+	e.HEAD("/healthz", httpserver.Healthz(d.ready))
+
+	// The payer as an authorization server (SMART Backend Services).
+	keys := gin.WrapH(jwks.Handler(d.keys.Set()))
+	e.GET(authz.JWKSPath, keys)
+	e.HEAD(authz.JWKSPath, keys)
+	e.GET(authz.DiscoveryPath, d.authz.Discovery())
+	e.HEAD(authz.DiscoveryPath, d.authz.Discovery())
+	e.POST(authz.RegistrationPath, d.authz.Register())
+	e.POST(authz.TokenPath, d.authz.Token())
+
+	f := e.Group(authz.FHIRPath)
+	g := d.gate
+
+	// Questionnaires: payer token; the EHR token is optional, and validated,
+	// bound and audited when sent.
+	q := "Questionnaire"
+	f.GET("/"+q, g.Require(gate.Search(q, gate.EHROptional)), d.quest.Search)
+	f.POST("/"+q+"/_search", g.Require(gate.Search(q, gate.EHROptional)), d.quest.Search)
+	f.POST("/"+q+"/$questionnaire-package", g.Require(gate.Operation(q, smart.PermRead, gate.EHROptional)), d.quest.Package)
+	f.GET("/"+q+"/:id", g.Require(gate.Read(q, gate.EHROptional)), d.quest.Read)
+
+	// DTR documents: both tokens, confined to the launch patient.
+	for _, t := range []string{"DocumentReference", "QuestionnaireResponse"} {
+		f.POST("/"+t, g.Require(gate.Create(t)), d.docs.Create)
+		f.GET("/"+t, g.Require(gate.Search(t, gate.EHRRequired)), d.docs.Search)
+		f.POST("/"+t+"/_search", g.Require(gate.Search(t, gate.EHRRequired)), d.docs.Search)
+		f.GET("/"+t+"/:id", g.Require(gate.Read(t, gate.EHRRequired)), d.docs.Read)
+		f.PUT("/"+t+"/:id", g.Require(gate.Update(t)), d.docs.Update)
+		f.DELETE("/"+t+"/:id", g.Require(gate.Authenticated(t, "D", "delete")), d.docs.Delete)
+		f.PATCH("/"+t+"/:id", g.Require(gate.Authenticated(t, "U", "patch")), d.docs.MethodNotAllowed)
+		f.GET("/"+t+"/_history", g.Require(gate.Authenticated(t, "R", "history")), d.docs.History)
+		f.GET("/"+t+"/:id/_history", g.Require(gate.Authenticated(t, "R", "history")), d.docs.History)
+		f.GET("/"+t+"/:id/_history/:vid", g.Require(gate.Authenticated(t, "R", "history")), d.docs.History)
+	}
+	f.GET("/_history", g.Require(gate.Authenticated("", "R", "history")), d.docs.History)
+	f.POST("", g.Require(gate.Authenticated("", "E", "batch")), d.docs.Batch)
+	for _, p := range []string{"/Patient/:id/$everything", "/Patient/$everything"} {
+		f.GET(p, g.Require(gate.Authenticated("Patient", "E", "operation")), d.docs.Everything)
+		f.POST(p, g.Require(gate.Authenticated("Patient", "E", "operation")), d.docs.Everything)
+	}
+
+	// The audit trail, for the admin.
+	f.GET("/AuditEvent", audit.AdminOnly(d.adminToken, audit.WithDenialAudit(d.auditStore, d.log)), d.auditH.Search)
+
+	// The admin console (it authenticates itself with the admin token).
+	e.GET("/console", d.console.Index)
+	e.GET("/console/login", d.console.LoginForm)
+	e.POST("/console/login", d.console.Login)
+	e.POST("/console/logout", d.console.Logout)
+	e.GET("/console/documents", d.console.Documents)
+	e.GET("/console/audit", d.console.AuditTrail)
+
+	e.StaticFS("/static", http.FS(web.Static()))
+	return e
+}
+
+// notFound answers an unknown path: an OAuth error under /oauth, an
+// OperationOutcome elsewhere.
+func notFound(c *gin.Context) {
+	if strings.HasPrefix(c.Request.URL.Path, "/oauth/") {
+		oautherr.Write(c.Writer, oautherr.New(oautherr.CodeInvalidRequest, http.StatusNotFound, "No such endpoint."))
+		return
+	}
+	fhir.WriteOutcome(c.Writer, http.StatusNotFound, fhir.IssueNotFound, "No such resource or endpoint: "+clip(c.Request.URL.Path))
+}
+
+func methodNotAllowed(c *gin.Context) {
+	if strings.HasPrefix(c.Request.URL.Path, "/oauth/") {
+		oautherr.Write(c.Writer, oautherr.New(oautherr.CodeInvalidRequest, http.StatusMethodNotAllowed, "Method %s is not allowed here; use POST.", c.Request.Method))
+		return
+	}
+	fhir.WriteOutcome(c.Writer, http.StatusMethodNotAllowed, fhir.IssueNotSupported, "Method "+c.Request.Method+" is not allowed on "+clip(c.Request.URL.Path))
+}
+
+func clip(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "..."
+	}
+	return s
+}

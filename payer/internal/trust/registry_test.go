@@ -1,0 +1,196 @@
+package trust
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestParseRegistry(t *testing.T) {
+	ok := `{"ehrs":[{"issuer":"https://ehr.example/fhir","mode":"jwks"},
+	 {"issuer":"https://b.example/fhir","fhir_base":"https://b.example/r4","mode":"introspection","client_id":"payer","client_auth":"private_key_jwt","token_endpoint":"https://b.example/token"},
+	 {"issuer":"http://localhost:8441/fhir","mode":"introspection","client_id":"payer","client_auth":"client_secret_basic","client_secret":"x","introspection_endpoint":"http://localhost:8441/oauth/introspect","jwks_uri":"http://localhost:8441/jwks"}]}`
+	s, err := Parse([]byte(ok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewRegistry(s)
+	if e, ok := r.Lookup("https://ehr.example/fhir"); !ok || e.FHIRBase != "https://ehr.example/fhir" {
+		t.Fatalf("fhir_base default: %+v", e)
+	}
+	if base, _ := r.FHIRBase("https://b.example/fhir"); base != "https://b.example/r4" {
+		t.Fatalf("fhir_base %s", base)
+	}
+	if r.Trusted("https://ehr.example/fhir/") || r.Trusted("https://EHR.example/fhir") {
+		t.Fatal("issuers must match exactly")
+	}
+	if got := strings.Join(s.Issuers(), ","); got != "http://localhost:8441/fhir,https://b.example/fhir,https://ehr.example/fhir" {
+		t.Fatalf("issuers %s", got)
+	}
+	if empty, err := Parse([]byte(`{"ehrs":[]}`)); err != nil || len(empty.Issuers()) != 0 {
+		t.Fatalf("empty registry: %v", err)
+	}
+
+	bad := map[string]string{
+		"not JSON":                   `{"ehrs":`,
+		"no ehrs":                    `{}`,
+		"ehrs null":                  `{"ehrs":null}`,
+		"unknown member":             `{"ehrs":[{"issuer":"https://a.example","mode":"jwks","jwks_url":"https://a.example/k"}]}`,
+		"unknown top-level member":   `{"ehrs":[],"extra":1}`,
+		"duplicate member":           `{"ehrs":[{"issuer":"https://a.example","issuer":"https://b.example","mode":"jwks"}]}`,
+		"case-variant member":        `{"ehrs":[{"issuer":"https://a.example","Issuer":"https://b.example","mode":"jwks"}]}`,
+		"trailing data":              `{"ehrs":[]} {}`,
+		"no issuer":                  `{"ehrs":[{"mode":"jwks"}]}`,
+		"relative issuer":            `{"ehrs":[{"issuer":"/fhir","mode":"jwks"}]}`,
+		"issuer with query":          `{"ehrs":[{"issuer":"https://a.example/fhir?x=1","mode":"jwks"}]}`,
+		"issuer with fragment":       `{"ehrs":[{"issuer":"https://a.example/fhir#x","mode":"jwks"}]}`,
+		"issuer with user info":      `{"ehrs":[{"issuer":"https://u@a.example/fhir","mode":"jwks"}]}`,
+		"ftp jwks_uri":               `{"ehrs":[{"issuer":"https://a.example","mode":"jwks","jwks_uri":"ftp://a.example/k"}]}`,
+		"no mode":                    `{"ehrs":[{"issuer":"https://a.example"}]}`,
+		"unknown mode":               `{"ehrs":[{"issuer":"https://a.example","mode":"trust-me"}]}`,
+		"introspection no client":    `{"ehrs":[{"issuer":"https://a.example","mode":"introspection","client_auth":"private_key_jwt"}]}`,
+		"introspection no auth":      `{"ehrs":[{"issuer":"https://a.example","mode":"introspection","client_id":"p"}]}`,
+		"basic without secret":       `{"ehrs":[{"issuer":"https://a.example","mode":"introspection","client_id":"p","client_auth":"client_secret_basic"}]}`,
+		"private_key_jwt and secret": `{"ehrs":[{"issuer":"https://a.example","mode":"introspection","client_id":"p","client_auth":"private_key_jwt","client_secret":"x"}]}`,
+		"unknown client_auth":        `{"ehrs":[{"issuer":"https://a.example","mode":"introspection","client_id":"p","client_auth":"none"}]}`,
+		"issuer twice":               `{"ehrs":[{"issuer":"https://a.example","mode":"jwks"},{"issuer":"https://a.example","mode":"jwks"}]}`,
+	}
+	for name, data := range bad {
+		t.Run(name, func(t *testing.T) {
+			if _, err := Parse([]byte(data)); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+}
+
+func TestDefaultRegistryFile(t *testing.T) {
+	s, err := Load(filepath.Join("..", "..", "trusted-ehrs.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, ok := NewRegistry(s).Lookup("https://localhost:8441/fhir")
+	if !ok || e.Mode != ModeIntrospection || e.ClientID != "payer" || e.ClientAuth != AuthPrivateKeyJWT {
+		t.Fatalf("the default registry does not list the sandbox EHR as expected: %+v", e)
+	}
+}
+
+// TestWatcherReloads: a new file is seen without a restart, a bad file
+// keeps the last good registry (and is logged once), a good file after it
+// is taken again, and an issuer removed from the file loses its cached
+// tokens at once.
+func TestWatcherReloads(t *testing.T) {
+	clk := newClock()
+	one, two := newFakeEHR(t, clk), newFakeEHR(t, clk)
+	dir := t.TempDir()
+	path := writeRegistryFile(t, dir, one.entry(ModeJWKS))
+	snap, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistry(snap)
+	logs := &lockedBuffer{}
+	w := NewWatcher(path, reg, slog.New(slog.NewJSONHandler(logs, nil)))
+	w.Interval = 10 * time.Millisecond
+	ctx, cancel := contextWithCancel(t)
+	defer cancel()
+	go w.Run(ctx)
+	v := newValidator(t, reg, clk)
+
+	tokTwo := two.token(nil)
+	if _, err := v.Validate(t.Context(), tokTwo); AsFailure(err) == nil || AsFailure(err).Reason != ReasonUntrusted {
+		t.Fatalf("unlisted issuer: %v", err)
+	}
+
+	writeRegistry(t, path, one.entry(ModeJWKS), two.entry(ModeJWKS))
+	waitFor(t, func() bool { return reg.Trusted(two.issuer) })
+	if _, err := v.Validate(t.Context(), tokTwo); err != nil {
+		t.Fatalf("newly listed EHR refused: %v", err)
+	}
+
+	if err := os.WriteFile(path, []byte(`{"ehrs":[{"issuer":"broken"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return strings.Contains(logs.String(), "keeping the last good one") })
+	time.Sleep(50 * time.Millisecond) // several more polls of the same bad file
+	if n := strings.Count(logs.String(), "keeping the last good one"); n != 1 {
+		t.Fatalf("bad file logged %d times", n)
+	}
+	if !reg.Trusted(two.issuer) || !reg.Trusted(one.issuer) {
+		t.Fatal("a bad file replaced the registry")
+	}
+	if _, err := v.Validate(t.Context(), two.token(nil)); err != nil {
+		t.Fatalf("after a bad file: %v", err)
+	}
+
+	os.Remove(path)
+	time.Sleep(50 * time.Millisecond)
+	if !reg.Trusted(two.issuer) {
+		t.Fatal("a missing file emptied the registry")
+	}
+
+	writeRegistry(t, path, one.entry(ModeJWKS))
+	waitFor(t, func() bool { return !reg.Trusted(two.issuer) })
+	if _, err := v.Validate(t.Context(), tokTwo); AsFailure(err) == nil || AsFailure(err).Reason != ReasonUntrusted {
+		t.Fatalf("cached token of a removed EHR: %v", err)
+	}
+}
+
+// TestWatcherSeesSameSizeRewrite: content hashing catches a rewrite that
+// keeps size and modification time.
+func TestWatcherSeesSameSizeRewrite(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "r.json")
+	a := `{"ehrs":[{"issuer":"https://aaaa.example","mode":"jwks"}]}`
+	b := `{"ehrs":[{"issuer":"https://bbbb.example","mode":"jwks"}]}`
+	os.WriteFile(path, []byte(a), 0o600)
+	fi, _ := os.Stat(path)
+	snap, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistry(snap)
+	w := NewWatcher(path, reg, nil)
+	if w.Check() {
+		t.Fatal("reload without a change")
+	}
+	os.WriteFile(path, []byte(b), 0o600)
+	os.Chtimes(path, fi.ModTime(), fi.ModTime())
+	if !w.Check() || !reg.Trusted("https://bbbb.example") {
+		t.Fatal("same-size, same-mtime rewrite not seen")
+	}
+}
+
+// lockedBuffer is a log sink safe to read while the watcher writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
