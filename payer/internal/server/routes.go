@@ -26,6 +26,7 @@ const MaxBody = 2 << 20
 //	GET  /healthz                                   readiness
 //	GET  /.well-known/jwks.json                     the payer's public keys
 //	GET  /fhir/.well-known/smart-configuration      SMART Backend Services discovery
+//	GET  /fhir/metadata                             CapabilityStatement (no authentication)
 //	POST /oauth/register                            RFC 7591 registration
 //	POST /oauth/token                               client_credentials token endpoint
 //	     /fhir/Questionnaire (read, search, $questionnaire-package)   behind the gate, EHR token optional
@@ -64,6 +65,7 @@ func routes(d *deps) http.Handler {
 
 	f := e.Group(authz.FHIRPath)
 	g := d.gate
+	f.GET("/metadata", d.metadata)
 
 	// Questionnaires: payer token; the EHR token is optional, and validated,
 	// bound and audited when sent.

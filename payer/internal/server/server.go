@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gin-gonic/gin"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 
 	"dtrsandbox/payer/internal/audit"
 	"dtrsandbox/payer/internal/authz"
+	"dtrsandbox/payer/internal/capability"
 	"dtrsandbox/payer/internal/console"
 	"dtrsandbox/payer/internal/documents"
 	"dtrsandbox/payer/internal/gate"
@@ -97,6 +99,7 @@ type deps struct {
 	auditH     *audit.Handler
 	docs       *documents.Handler
 	quest      *questionnaires.Handler
+	metadata   gin.HandlerFunc
 	console    *console.Console
 	adminToken string
 	ready      func() bool
@@ -218,8 +221,15 @@ func New(ctx context.Context, cfg Config) (s *Server, err error) {
 		return nil, err
 	}
 
+	metadata, err := capability.Handler(capability.Config{
+		FHIRBase: fhirBase, TokenURL: cfg.PublicURL + authz.TokenPath,
+		RegistrationURL: cfg.PublicURL + authz.RegistrationPath, SMARTConfigURL: cfg.PublicURL + authz.DiscoveryPath,
+	})
+	if err != nil {
+		return nil, err
+	}
 	s.handler = routes(&deps{
-		log: log, fhirBase: fhirBase, keys: keys, authz: az, gate: g,
+		log: log, fhirBase: fhirBase, keys: keys, authz: az, gate: g, metadata: metadata,
 		auditStore: auditStore, auditH: auditH, docs: docs, quest: quest, console: cons, adminToken: adminToken,
 		ready: s.ready.Load,
 	})

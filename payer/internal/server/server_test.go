@@ -217,6 +217,7 @@ func TestSurface(t *testing.T) {
 		{"GET", "/healthz", 200, `"ok"`, [2]string{}},
 		{"GET", "/.well-known/jwks.json", 200, `"keys"`, [2]string{"Cache-Control", "public, max-age=300"}},
 		{"GET", "/fhir/.well-known/smart-configuration", 200, `"client-confidential-asymmetric"`, [2]string{}},
+		{"GET", "/fhir/metadata", 200, `"resourceType":"CapabilityStatement"`, [2]string{}},
 		{"GET", "/fhir/Nothing/here", 404, `"OperationOutcome"`, [2]string{"Content-Type", "application/fhir+json; charset=utf-8"}},
 		{"GET", "/nowhere", 404, `"not-found"`, [2]string{}},
 		{"GET", authz.TokenPath, 405, `"invalid_request"`, [2]string{"Cache-Control", "no-store"}},
