@@ -139,7 +139,7 @@ func (h *Console) render(c *gin.Context, status int, name string, data any) {
 	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	hd.Set("X-Frame-Options", "DENY")
 	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("Referrer-Policy", "same-origin")
 	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
 }
 

@@ -191,7 +191,7 @@
   async function loadForm() {
     $('form-card').hidden = false;
     const f = await api('GET', '/api/questionnaire');
-    const q = f.questionnaire;
+    let q = f.questionnaire;
     text($('form-title'), q.title || q.name || 'Questionnaire');
     let qr = null;
     const local = readLocal();
@@ -208,6 +208,7 @@
     if (f.draft_error) {
       showError({ error: 'Could not check the payer for a saved draft: ' + f.draft_error });
     }
+    q = forRendering(q);
     const opts = { fhirVersion: 'R4' };
     if (qr) opts.questionnaireResponse = qr;
     try {
@@ -298,6 +299,23 @@
       }
       refreshSecurity();
     }
+  }
+
+  // forRendering returns a copy of the questionnaire for LHC-Forms without
+  // `required` on group items: LHC-Forms 40 reports a required group as
+  // missing even when its items are answered (lforms issue #60), which
+  // would block every submit. Required questions inside the groups are
+  // still checked; the payer's questionnaire itself is not changed.
+  function forRendering(q) {
+    const copy = JSON.parse(JSON.stringify(q));
+    const strip = (items) => {
+      for (const it of items || []) {
+        if (it.type === 'group') delete it.required;
+        strip(it.item);
+      }
+    };
+    strip(copy.item);
+    return copy;
   }
 
   function saveDraft() {

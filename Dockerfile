@@ -1,0 +1,36 @@
+# One image for the whole sandbox; the command picks the service:
+#   docker run ... dtr-sandbox ehr | payer | smartapp
+# docker-compose.yml runs all three. Build context: the repository root.
+
+# --- build: the three services (cgo, for SQLite) and the healthcheck -------
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+ENV CGO_ENABLED=1 GOFLAGS=-trimpath
+# go.work ties the modules together (dtrsandbox/shared, web, ehr, payer,
+# smartapp, scripts); each module's go.mod also has replace directives.
+COPY . .
+RUN --mount=type=cache,target=/go/pkg/mod \
+    --mount=type=cache,target=/root/.cache/go-build \
+    go build -ldflags="-s -w" -o /out/ \
+      ./ehr/cmd/ehr ./payer/cmd/payer ./smartapp/cmd/smartapp ./scripts/healthcheck
+
+# --- runtime -----------------------------------------------------------------
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin sandbox \
+ && mkdir -p /data /app/payer \
+ && chown sandbox:sandbox /data
+COPY --from=build /out/ /usr/local/bin/
+# The payer's default trusted-EHR registry (PAYER_TRUSTED_EHRS is relative
+# to the working directory); compose mounts its own.
+COPY --from=build /src/payer/trusted-ehrs.json /app/payer/trusted-ehrs.json
+WORKDIR /app
+USER sandbox
+# TLS CA and leaf certificates, keys, SQLite files. A new named volume is
+# seeded from this directory, so it starts owned by the sandbox user.
+ENV SANDBOX_DATA_DIR=/data
+VOLUME /data
+EXPOSE 8441 8442 8443
+CMD ["ehr"]
