@@ -15,6 +15,7 @@ import (
 	"github.com/ory/fosite"
 
 	"dtrsandbox/ehr/internal/oauthstore"
+	"dtrsandbox/shared/httpserver"
 	"dtrsandbox/shared/jwks"
 	"dtrsandbox/shared/oautherr"
 	"dtrsandbox/shared/smart"
@@ -97,11 +98,14 @@ func readAuthorizeParams(c *gin.Context) (url.Values, *oautherr.Error) {
 		if err != nil || mt != "application/x-www-form-urlencoded" {
 			return nil, oautherr.InvalidRequest("The body must be application/x-www-form-urlencoded.")
 		}
-		if r.ContentLength > MaxFormBytes {
+		if httpserver.DeclaredTooLarge(c) || r.ContentLength > MaxFormBytes {
 			return nil, tooLarge()
 		}
 		r.Body = http.MaxBytesReader(c.Writer, r.Body, MaxFormBytes)
 		if err := r.ParseForm(); err != nil {
+			if httpserver.IsTooLarge(err) {
+				return nil, tooLarge()
+			}
 			return nil, oautherr.InvalidRequest("The body is not a valid form.").WithCause(err)
 		}
 		return r.PostForm, nil

@@ -30,6 +30,12 @@ func TestValidAppURL(t *testing.T) {
 		"custom.scheme:/cb":               false,
 		"https:opaque":                    false,
 		"https://app.example/c b":         false,
+		"https://app.example/cb\u2028":    false,
+		"https://app.example/caf\u00e9":   false,
+		"https://app.example/cb\x7f":      false,
+		"https://app.example/cb\x00":      false,
+		"https://app.example/%63b":        true,
+		"https://app.example\\@evil/cb":   false,
 		"":                                false,
 	} {
 		if got := validAppURL(raw); got != want {

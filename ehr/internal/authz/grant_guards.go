@@ -7,6 +7,7 @@ import (
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/pkce"
 
 	"dtrsandbox/ehr/internal/oauthstore"
 	"dtrsandbox/shared/smart"
@@ -83,6 +84,46 @@ func (g *codeGrant) PopulateTokenEndpointResponse(ctx context.Context, r fosite.
 		return fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.").WithWrap(err)
 	}
 	return err
+}
+
+// pkceGrant is fosite's PKCE handler (RFC 7636 §4.6) with one addition at
+// the token endpoint: a refused code_verifier also spends the authorization
+// code, and if another exchange of the same code has already issued tokens,
+// revokes them (RFC 6749 §4.1.2: a code used twice revokes what it bought).
+//
+// fosite deletes the PKCE binding before it compares the verifier. Without
+// this guard, two concurrent exchanges of one code could both pass the
+// code check, the first delete the binding and go on to issue tokens, and
+// the second fail for want of the binding without revoking anything: a
+// code presented twice would leave the first exchange's tokens active.
+// With it, whichever of the two requests writes second sees the other's
+// write: either the issuing exchange finds the code spent and fails, or the
+// refused one finds the code spent and revokes the family.
+type pkceGrant struct {
+	*pkce.Handler
+	codes oauth2.AuthorizeCodeStrategy
+	store *oauthstore.Store
+}
+
+func (g *pkceGrant) HandleTokenEndpointRequest(ctx context.Context, r fosite.AccessRequester) error {
+	err := g.Handler.HandleTokenEndpointRequest(ctx, r)
+	if err == nil || errors.Is(err, fosite.ErrUnknownRequest) || !r.GetGrantTypes().ExactOne("authorization_code") {
+		return err
+	}
+	// The code handler ran first and found an active code of this client:
+	// r carries its grant's request ID.
+	sig := g.codes.AuthorizeCodeSignature(ctx, r.GetRequestForm().Get("code"))
+	switch ierr := g.store.InvalidateAuthorizeCodeSession(ctx, sig); {
+	case ierr == nil:
+		return err
+	case errors.Is(ierr, fosite.ErrInvalidatedAuthorizeCode):
+		if rerr := revokeFamily(ctx, g.store, r.GetID()); rerr != nil {
+			return fosite.ErrServerError.WithWrap(errors.Join(err, rerr))
+		}
+		return err
+	default:
+		return fosite.ErrServerError.WithWrap(errors.Join(err, ierr))
+	}
 }
 
 // refreshGrant is fosite's refresh_token handler (RFC 6749 §6) with

@@ -230,6 +230,8 @@ func New(cfg Config) (*Server, error) {
 
 // compose assembles fosite by hand (not compose.ComposeAllEnabled): only the
 // grants SMART needs, in a fixed order, with the guards of grant_guards.go.
+// The order of the token endpoint handlers matters: the code handler runs
+// before the PKCE guard, which relies on it having checked the code.
 // Not composed, on purpose: implicit and hybrid flows, the password grant,
 // the RFC 7523 JWT bearer grant, PAR, and fosite's own introspection (which
 // falls back to refresh tokens; introspection.go never reports one active).
@@ -301,7 +303,8 @@ func (s *Server) compose(cfg Config, ats *accessTokenStrategy) *fosite.Fosite {
 	code := &codeGrant{AuthorizeExplicitGrantHandler: explicit, store: cfg.Store}
 
 	fc.AuthorizeEndpointHandlers = fosite.AuthorizeEndpointHandlers{explicit, pkceHandler, oidcExplicit}
-	fc.TokenEndpointHandlers = fosite.TokenEndpointHandlers{code, pkceHandler, oidcExplicit, refresh, oidcRefresh, clientCredentials}
+	pkceToken := &pkceGrant{Handler: pkceHandler, codes: hmacs, store: cfg.Store}
+	fc.TokenEndpointHandlers = fosite.TokenEndpointHandlers{code, pkceToken, oidcExplicit, refresh, oidcRefresh, clientCredentials}
 	fc.RevocationHandlers = fosite.RevocationHandlers{revocation}
 	return fosite.NewOAuth2Provider(cfg.Store, fc)
 }

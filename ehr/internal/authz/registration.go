@@ -148,6 +148,11 @@ func readRegistration(c *gin.Context) (*registrationRequest, *oautherr.Error) {
 		}
 		return nil, oautherr.InvalidRequest("The body could not be read.").WithCause(err)
 	}
+	if !utf8.Valid(body) {
+		// RFC 8259 §8.1; Go's decoder would silently turn the bad bytes
+		// into U+FFFD.
+		return nil, oautherr.InvalidClientMetadata("The metadata is not UTF-8 JSON.")
+	}
 	var req registrationRequest
 	if err := fhir.Decode(body, &req); err != nil {
 		var de *fhir.DecodeError
@@ -297,10 +302,17 @@ func validateRedirectURIs(in []string, required bool) ([]string, *oautherr.Error
 }
 
 // validAppURL: an absolute https URL, or http on a loopback host, with no
-// user info and no fragment.
+// user info and no fragment, written in the URI characters of RFC 3986
+// (printable ASCII: RFC 6749 §3.1.2 wants an absolute URI, not an IRI whose
+// raw and percent-encoded forms would compare differently).
 func validAppURL(raw string) bool {
-	if raw == "" || len(raw) > MaxURLLength || strings.ContainsAny(raw, " \t\r\n\\#") {
+	if raw == "" || len(raw) > MaxURLLength || strings.ContainsAny(raw, "\\#") {
 		return false
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] <= 0x20 || raw[i] >= 0x7f {
+			return false
+		}
 	}
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() || u.Host == "" || u.User != nil || u.Fragment != "" || u.Opaque != "" {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -58,6 +59,11 @@ func parseRequest(c *gin.Context) (*Request, error) {
 	}
 	if len(body) > MaxBody {
 		return nil, oautherr.New(oautherr.CodeInvalidRequest, http.StatusRequestEntityTooLarge, "The body is larger than %d bytes.", MaxBody)
+	}
+	if !utf8.Valid(body) {
+		// RFC 8259 §8.1; Go's decoder would silently turn the bad bytes
+		// into U+FFFD.
+		return nil, oautherr.InvalidRequest("The body is not UTF-8 JSON.")
 	}
 	// fhir.Decode refuses repeated and case-variant member names, which
 	// Go's decoder would otherwise accept ("Patient" for "patient").

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"testing"
@@ -95,4 +96,39 @@ func BenchmarkIntrospection(b *testing.B) {
 	}
 	b.Run("active-token", func(b *testing.B) { run(b, g.AccessToken, `{"active":true`) })
 	b.Run("baseline-garbage", func(b *testing.B) { run(b, "garbage", `{"active":false}`) })
+}
+
+// BenchmarkFHIRRead: an authorized FHIR read of Patient/pat-1 with an
+// access token the EHR issued (ES256 verify, grant lookup, scope and
+// compartment checks, the read), against the same request without a token
+// (TLS, routing and the 401 OperationOutcome only).
+func BenchmarkFHIRRead(b *testing.B) {
+	e := startEHR(b)
+	code, verifier := e.ehrLaunchCode(dtrScope)
+	g, status, body := e.exchange(code, verifier)
+	if g == nil {
+		b.Fatalf("exchange: %d %s", status, body)
+	}
+	run := func(b *testing.B, header string, want int) {
+		req, err := http.NewRequest(http.MethodGet, e.fhir+"/Patient/pat-1", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if header != "" {
+			req.Header.Set("Authorization", header)
+		}
+		for b.Loop() {
+			resp, err := e.client.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				b.Fatalf("status %d", resp.StatusCode)
+			}
+		}
+	}
+	b.Run("authorized-read", func(b *testing.B) { run(b, "Bearer "+g.AccessToken, http.StatusOK) })
+	b.Run("baseline-no-token", func(b *testing.B) { run(b, "", http.StatusUnauthorized) })
 }

@@ -171,7 +171,7 @@ func startEHRWith(t testing.TB, o ehrOptions) *ehr {
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- httpserver.Serve(ctx, ln, httpserver.Config{Handler: srv.Handler(), TLS: tlsCfg, Logger: log, ShutdownTimeout: 5 * time.Second})
+		done <- httpserver.Serve(ctx, ln, httpserver.Config{Handler: srv.Handler(), TLS: tlsCfg, Logger: log, ShutdownTimeout: 30 * time.Second})
 	}()
 	e := &ehr{
 		t: t, dataDir: o.dataDir, dbURL: o.dbURL, url: public, fhir: public + "/fhir", srv: srv, clock: clk,
@@ -293,6 +293,9 @@ func (e *ehr) postJSON(path string, v any) (int, []byte) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 400 {
+		assertNoLeak(e.t, "POST "+path, string(body))
+	}
 	return resp.StatusCode, body
 }
 
@@ -313,6 +316,9 @@ func (e *ehr) postForm(path string, form url.Values, basic ...string) (*http.Res
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 400 {
+		assertNoLeak(e.t, "POST "+path, string(body))
+	}
 	return resp, body
 }
 
@@ -360,6 +366,14 @@ func (b *browser) do(req *http.Request) *page {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	p := &page{status: resp.StatusCode, body: string(body), header: resp.Header}
+	if resp.StatusCode >= 400 {
+		assertNoLeak(b.e.t, req.Method+" "+req.URL.Path, p.body)
+	}
+	if loc := resp.Header.Get("Location"); strings.Contains(loc, "error=") {
+		if u, err := url.Parse(loc); err == nil {
+			assertNoLeak(b.e.t, "error redirect", u.Query().Get("error_description"))
+		}
+	}
 	if loc := resp.Header.Get("Location"); loc != "" {
 		p.location, err = url.Parse(loc)
 		if err != nil {

@@ -32,6 +32,10 @@ func TestPostgres(t *testing.T) {
 	if g == nil {
 		t.Fatalf("exchange: %d %s", status, body)
 	}
+	// Concurrent copies of a code: PostgreSQL's row locks, not SQLite's
+	// database lock, decide the race here.
+	e.raceCodes(t, []int{2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 5, 10})
+
 	e = e.restart()
 	if m := e.introspect(g.AccessToken); m["active"] != true {
 		t.Fatalf("after restart %v", m)

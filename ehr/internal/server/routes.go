@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -36,7 +37,7 @@ type handlers struct {
 // routes is every route of the EHR.
 func routes(s *Server, h handlers, log *slog.Logger) http.Handler {
 	e := httpserver.NewEngine()
-	e.Use(httpserver.AccessLog(log), httpserver.SecurityHeaders())
+	e.Use(httpserver.AccessLog(log), httpserver.SecurityHeaders(), headerLimit(httpserver.MaxHeaderBytes))
 
 	// Health.
 	e.GET("/healthz", httpserver.Healthz(s.ready.Load))
@@ -86,12 +87,61 @@ func routes(s *Server, h handlers, log *slog.Logger) http.Handler {
 	e.StaticFS("/static", noListing{http.FS(web.Static())})
 
 	e.NoRoute(func(c *gin.Context) {
+		if underFHIR(c.Request.URL.Path) {
+			fhir.WriteOutcome(c.Writer, http.StatusNotFound, fhir.IssueNotSupported, "this FHIR server has no such endpoint")
+			return
+		}
 		oautherr.Write(c.Writer, oautherr.New("not_found", http.StatusNotFound, "No such endpoint."))
 	})
 	e.NoMethod(func(c *gin.Context) {
+		if underFHIR(c.Request.URL.Path) {
+			fhir.WriteOutcome(c.Writer, http.StatusMethodNotAllowed, fhir.IssueNotSupported, "this FHIR server does not support that method at this URL")
+			return
+		}
 		oautherr.Write(c.Writer, oautherr.New(oautherr.CodeInvalidRequest, http.StatusMethodNotAllowed, "Method not allowed."))
 	})
 	return e
+}
+
+// headerLimit answers 431 (RFC 6585 §5) to a request whose request line and
+// header fields together exceed max bytes. net/http enforces
+// http.Server.MaxHeaderBytes only approximately (it reads up to 4 KiB more,
+// plus what its buffer holds), so without this a request with 32 to about
+// 40 KiB of headers would be served although the cap is 32 KiB. The answer
+// is an OperationOutcome in the FHIR API and an RFC 6749 error elsewhere.
+func headerLimit(limit int) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		r := c.Request
+		// "METHOD SP target SP proto CRLF" and "Host: host CRLF" (net/http
+		// moves Host out of Header), then "name: value CRLF" per field.
+		n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4 + len(r.Host) + 8
+		for k, vs := range r.Header {
+			for _, v := range vs {
+				n += len(k) + len(v) + 4
+			}
+		}
+		if n <= limit {
+			c.Next()
+			return
+		}
+		c.Header("Connection", "close")
+		if underFHIR(r.URL.Path) {
+			fhir.WriteOutcome(c.Writer, http.StatusRequestHeaderFieldsTooLarge, fhir.IssueTooLong, "the request header fields are too large")
+		} else {
+			oautherr.Write(c.Writer, oautherr.New(oautherr.CodeInvalidRequest, http.StatusRequestHeaderFieldsTooLarge, "The request header fields are larger than %d bytes.", limit))
+		}
+		c.Abort()
+	}
+}
+
+// underFHIR reports whether path is in the FHIR API (whose errors are
+// OperationOutcomes, CONTRACT.md) rather than its discovery documents.
+func underFHIR(path string) bool {
+	if path == authz.PathFHIR {
+		return true
+	}
+	rest, ok := strings.CutPrefix(path, authz.PathFHIR+"/")
+	return ok && !strings.HasPrefix(rest, ".well-known/")
 }
 
 // recoverJSON answers a panic with an RFC 6749 server_error.

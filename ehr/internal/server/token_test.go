@@ -63,6 +63,11 @@ func TestCodeExchangeRefusals(t *testing.T) {
 		code, verifier := e.ehrLaunchCode(dtrScope)
 		refuse(t, exchangeForm(code, verifier, url.Values{"redirect_uri": {callback + "/x"}}), 400, "invalid_grant")
 	})
+	t.Run("redirect_uri missing", func(t *testing.T) {
+		// RFC 6749 §4.1.3: required when the authorization request had one.
+		code, verifier := e.ehrLaunchCode(dtrScope)
+		refuse(t, exchangeForm(code, verifier, url.Values{"redirect_uri": nil}), 400, "invalid_grant")
+	})
 	t.Run("unknown code", func(t *testing.T) {
 		refuse(t, exchangeForm("nope.nope", oauth2.GenerateVerifier(), nil), 400, "invalid_grant")
 	})
@@ -71,6 +76,10 @@ func TestCodeExchangeRefusals(t *testing.T) {
 		code, verifier := e.ehrLaunchCode(dtrScope)
 		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {verifier}, "redirect_uri": {callback}}
 		refuse(t, form, 400, "invalid_grant", id, secret)
+		// The foreign attempt did not spend the code: its owner redeems it.
+		if tr, status, body := e.exchange(code, verifier); tr == nil {
+			t.Fatalf("owner after a foreign attempt: %d %s", status, body)
+		}
 	})
 	t.Run("code used twice revokes the first tokens", func(t *testing.T) {
 		code, verifier := e.ehrLaunchCode(dtrScope)
