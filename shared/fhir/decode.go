@@ -218,16 +218,17 @@ const maxDepth = 10000
 // scanner reads a JSON document token by token with encoding/json's
 // tokenizer (so its idea of valid JSON, escapes and invalid UTF-8 is Go's).
 type scanner struct {
-	dec   *json.Decoder
-	build bool // keep a tree for the field check
-	depth int  // arrays and objects open
-	path  jsonPath
+	dec    *json.Decoder
+	build  bool // keep a tree for the field check
+	depth  int  // arrays and objects open
+	path   jsonPath
+	utf8OK bool // the whole body is valid UTF-8
 }
 
 func newScanner(data []byte, build bool) *scanner {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber() // numbers stay text: no float conversion, no overflow errors
-	return &scanner{dec: dec, build: build}
+	return &scanner{dec: dec, build: build, utf8OK: utf8.Valid(data)}
 }
 
 // parseTree checks data like CheckKeys and returns its tree.
@@ -235,8 +236,14 @@ func parseTree(data []byte) (*node, error) {
 	return newScanner(data, true).document()
 }
 
-// document reads exactly one JSON value followed only by whitespace.
+// document reads exactly one JSON value followed only by whitespace. The
+// body must be valid UTF-8 (RFC 8259 §8.1): encoding/json would silently
+// turn bad bytes into U+FFFD, so what we check would differ from what a
+// client stored verbatim and another reads back.
 func (s *scanner) document() (*node, error) {
+	if !s.utf8OK {
+		return nil, &DecodeError{Reason: "body is not valid UTF-8", Path: "$"}
+	}
 	tok, err := s.token()
 	if err != nil {
 		return nil, err

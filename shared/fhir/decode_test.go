@@ -31,6 +31,8 @@ func TestDecodeRefuses(t *testing.T) {
 		{"trailing object", newPatient, `{"resourceType":"Patient"} {"resourceType":"Patient"}`, "$", "", "after the JSON value"},
 		{"trailing garbage", newPatient, `{"resourceType":"Patient"}x`, "$", "", "after the JSON value"},
 		{"trailing bracket", newPatient, `{"resourceType":"Patient"}]`, "$", "", "after the JSON value"},
+		{"invalid UTF-8 in a value", newPatient, "{\"resourceType\":\"Patient\",\"gender\":\"m\xffale\"}", "$", "", "not valid UTF-8"},
+		{"invalid UTF-8 in a key", newPatient, "{\"resourceType\":\"Patient\",\"g\xc3\":1}", "$", "", "not valid UTF-8"},
 
 		{"duplicate top-level key", newPatient,
 			`{"resourceType":"Patient","gender":"male","gender":"female"}`, "$", "gender", `duplicate key "gender"`},
