@@ -21,11 +21,11 @@ type attack struct {
 	do   func(t *testing.T) *reply
 	// status lists the acceptable answers.
 	status []int
-	// audit is the AuditEvent the attempt must leave (the payer records the
-	// HTTP status only on events about a resource type, so system-level
-	// and registration events are matched without it). For a search, the
-	// payer may answer 200 with nothing of pat-1 (a success event with the
-	// query) or refuse it with 400 ("bad search: ..."); search says so.
+	// audit is the AuditEvent the attempt must leave, with the HTTP status
+	// it answered (recorded on every event, system-level and registration
+	// ones included). For a search, the payer may answer 200 with nothing
+	// of pat-1 (a success event with the query) or refuse it with 400
+	// ("bad search: ..."); search says so.
 	audit  auditWant
 	search string // the query parameter a search attack uses ("" = not a search)
 	// own: a search answered 200 must still find mallory's own document
@@ -174,7 +174,7 @@ func attackTable(t *testing.T, c *cast) {
 		// Mallory at the payer's authorization server.
 		{name: "register claiming alice's EHR client id", do: func(t *testing.T) *reply {
 			return c.mallory.registerAtPayer(t, map[string]string{w.ehrFHIR: c.alice.ehrID})
-		}, status: []int{400}, audit: auditWant{outcome: "4", reason: "invalid_client_metadata: The client id " + c.alice.ehrID}},
+		}, status: []int{400}, audit: auditWant{anonymous: true, outcome: "4", status: 400, reason: "invalid_client_metadata: The client id " + c.alice.ehrID}},
 		{name: "replayed client assertion", do: func(t *testing.T) *reply {
 			a := c.mallory.assertion(t, mal, w.paySMART.TokenEndpoint)
 			if first := w.postForm(t, w.paySMART.TokenEndpoint, c.mallory.payerTokenForm(payerScope, a)); first.status != http.StatusOK {
@@ -192,9 +192,9 @@ func attackTable(t *testing.T, c *cast) {
 		{name: "narrower payer scope: search", do: narrow("system/DocumentReference.rus", http.MethodGet, "/DocumentReference?_id="+c.aliceDoc, nil),
 			status: []int{200}, tokens: 1, audit: auditWant{agent: ali, outcome: "0", status: 200}},
 		{name: "batch Bundle", do: asAlice(http.MethodPost, "", bundleOf("batch")),
-			status: []int{400}, audit: auditWant{agent: ali, outcome: "4", reason: "batch/transaction not supported"}},
+			status: []int{400}, audit: auditWant{agent: ali, outcome: "4", status: 400, reason: "batch/transaction not supported"}},
 		{name: "transaction Bundle", do: asAlice(http.MethodPost, "", bundleOf("transaction")),
-			status: []int{400}, audit: auditWant{agent: ali, outcome: "4", reason: "batch/transaction not supported"}},
+			status: []int{400}, audit: auditWant{agent: ali, outcome: "4", status: 400, reason: "batch/transaction not supported"}},
 		{name: "_history of the type", do: asAlice(http.MethodGet, "/DocumentReference/_history", nil),
 			status: []int{400}, audit: auditWant{agent: ali, outcome: "4", status: 400, reason: "history not supported"}},
 		{name: "_history of the document", do: asAlice(http.MethodGet, "/DocumentReference/"+c.aliceDoc+"/_history", nil),
@@ -202,7 +202,7 @@ func attackTable(t *testing.T, c *cast) {
 		{name: "vread", do: asAlice(http.MethodGet, "/DocumentReference/"+c.aliceDoc+"/_history/1", nil),
 			status: []int{400}, audit: auditWant{agent: ali, outcome: "4", status: 400, reason: "history not supported"}},
 		{name: "_history of the system", do: asAlice(http.MethodGet, "/_history", nil),
-			status: []int{400}, audit: auditWant{agent: ali, outcome: "4", reason: "history not supported"}},
+			status: []int{400}, audit: auditWant{agent: ali, outcome: "4", status: 400, reason: "history not supported"}},
 		{name: "Patient/$everything", do: asAlice(http.MethodGet, "/Patient/pat-1/$everything", nil),
 			status: []int{400}, audit: auditWant{agent: ali, outcome: "4", status: 400, reason: "$everything not supported"}},
 		{name: "delete", do: asAlice(http.MethodDelete, "/DocumentReference/"+c.aliceDoc, nil),

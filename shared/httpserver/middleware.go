@@ -12,12 +12,21 @@ import (
 // BodyLimit caps request bodies at n bytes. A handler that reads past the
 // cap gets an *http.MaxBytesError; IsTooLarge recognises it so the handler
 // can answer 413 in its own error format.
+//
+// Once the handlers have run, the request gets its own body back: net/http
+// decides from the body whether to drain what the client is still sending
+// (and whether to send 100 Continue); given the capped reader it would try
+// to read up to 256 KiB of a refused upload before answering, holding the
+// answer until the read timeout for a slow or stalled sender.
 func BodyLimit(n int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if c.Request.ContentLength > n {
+		req := c.Request // the server's own request: handlers may swap c.Request
+		orig := req.Body
+		defer func() { req.Body = orig }()
+		if req.ContentLength > n {
 			c.Set(tooLargeKey, true)
 		}
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
+		req.Body = http.MaxBytesReader(c.Writer, req.Body, n)
 		c.Next()
 	}
 }
@@ -35,14 +44,15 @@ func IsTooLarge(err error) bool {
 }
 
 // AccessLog writes one JSON line per request: method, path (no query string:
-// it may carry codes or tokens), status, duration. Never headers or bodies.
+// it may carry codes or tokens; a JWT pasted into the path is redacted),
+// status, duration. Never headers or bodies.
 func AccessLog(log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
 		c.Next()
 		log.Info("request",
 			"method", c.Request.Method,
-			"path", c.Request.URL.Path,
+			"path", ScrubPath(c.Request.URL.Path),
 			"status", c.Writer.Status(),
 			"duration_ms", float64(time.Since(start).Microseconds())/1000,
 		)

@@ -3,14 +3,17 @@ package audit
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"dtrsandbox/payer/internal/access"
 	"dtrsandbox/payer/internal/documents/dbtest"
@@ -369,5 +372,125 @@ func TestScrubQuery(t *testing.T) {
 	}
 	if ScrubQuery("status=current") != "status=current" {
 		t.Fatal("clean query changed")
+	}
+}
+
+// TestStatusOnEveryEvent: events about no resource type (registration,
+// token, console sign-in, batch, system _history) carry the HTTP status
+// answered, like resource events do; a registration names the client it
+// registered only when one was stored; no entity has both a name and a
+// query (R4 sev-1).
+func TestStatusOnEveryEvent(t *testing.T) {
+	cases := []struct {
+		name string
+		ev   Event
+		role string // object-role code of the system entity
+		what string // identifier value of the entity, "" for none
+	}{
+		{"registration stored", Event{Action: "C", Interaction: "register", Outcome: OutcomeSuccess, Status: 201, ClientID: "c-1"}, "11", "c-1"},
+		{"registration refused", Event{Action: "C", Interaction: "register", Outcome: OutcomeMinorFailure, Status: 400,
+			Reason: "invalid_client_metadata: The client id x at y is already registered by another client"}, "11", ""},
+		{"token", Event{Action: "E", Interaction: "token", Outcome: OutcomeMinorFailure, Status: 401, Reason: "invalid_client: replay", ClientID: "c-1"}, "13", ""},
+		{"console sign-in", Event{Action: "E", Interaction: "login", Outcome: OutcomeSuccess, Status: 303, ClientID: AdminPrincipal}, "13", ""},
+		{"batch", Event{Action: "E", Interaction: "batch", Outcome: OutcomeMinorFailure, Status: 400, Reason: "batch/transaction not supported",
+			ClientID: "c-1", Query: "_format=json"}, "4", ""},
+		{"system _history", Event{Action: "R", Interaction: "history", Outcome: OutcomeMinorFailure, Status: 400, Reason: "history not supported"}, "4", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			raw, err := json.Marshal(buildAuditEvent("x", tc.ev, base))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ae fhir.AuditEvent
+			if err := fhir.Decode(raw, &ae); err != nil {
+				t.Fatal(err)
+			}
+			status, role, what := "", "", ""
+			for _, e := range ae.Entity {
+				if e.Name != "" && e.Query != "" {
+					t.Fatalf("entity with a name and a query (sev-1): %+v", e)
+				}
+				for _, d := range e.Detail {
+					if d.Type == "http-status" {
+						status, role = d.ValueString, e.Role.Code
+						if e.What != nil && e.What.Identifier != nil {
+							what = e.What.Identifier.Value
+						}
+					}
+				}
+			}
+			if status != strconv.Itoa(tc.ev.Status) || role != tc.role || what != tc.what {
+				t.Fatalf("status %q role %q what %q; want %d %s %q\n%s", status, role, what, tc.ev.Status, tc.role, tc.what, raw)
+			}
+		})
+	}
+	// A resource event's query entity carries no name either.
+	ae := buildAuditEvent("x", event(pat1, "dtr-app", OutcomeSuccess, time.Now()), base)
+	for _, e := range ae.Entity {
+		if e.Name != "" && e.Query != "" {
+			t.Fatalf("entity with a name and a query (sev-1): %+v", e)
+		}
+	}
+}
+
+// TestRecordCleansText: caller-supplied text with a NUL or invalid UTF-8
+// (an id from a path, a query, a claim) is recorded, not refused: on
+// PostgreSQL such text would fail the insert and lose the event.
+func TestRecordCleansText(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *gorm.DB) {
+		s, err := NewStore(db, StoreConfig{Source: base})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := event(pat1, "app\x00x", OutcomeMinorFailure, time.Now())
+		ev.ResourceID, ev.Reason, ev.Query, ev.FHIRUser = "d\x00\xff", "bad \xff\xfe reason \x00", "status=%00&x=\xff", "Practitioner/\x00"
+		if err := s.Record(t.Context(), nil, ev); err != nil {
+			t.Fatalf("event with NUL and invalid UTF-8 refused: %v", err)
+		}
+		entries, _, err := s.Search(t.Context(), Filter{Agent: []string{"app\uFFFDx"}})
+		if err != nil || len(entries) != 1 {
+			t.Fatalf("%d entries, %v", len(entries), err)
+		}
+		e := entries[0]
+		for _, f := range []string{e.ResourceID, e.Reason, e.ClientID, e.FHIRUser, string(e.Body)} {
+			if !utf8.ValidString(f) || strings.ContainsRune(f, 0) {
+				t.Fatalf("stored text %q", f)
+			}
+		}
+		var ae fhir.AuditEvent
+		if err := fhir.Decode(e.Body, &ae); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestAdminSearchRefusesBinaryValues: a NUL or invalid UTF-8 in a search
+// value is a 400, not a database error.
+func TestAdminSearchRefusesBinaryValues(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *gorm.DB) {
+		_, r := adminEnv(t, db)
+		for _, q := range []string{"patient=%00", "agent=%FF", "patient=a%00b,c"} {
+			if w := get(r, "/fhir/AuditEvent?"+q, "Bearer "+tokenA); w.Code != 400 {
+				t.Fatalf("%s: %d %s", q, w.Code, w.Body)
+			}
+		}
+	})
+}
+
+func TestScrubQueryJWTValues(t *testing.T) {
+	jwt := "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+	jwe := "eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d"
+	got := ScrubQuery("_id=" + jwt + "&status=current&x-ehr-authorization=abc&note=" + jwe)
+	for _, secret := range []string{"c2lnbmF0dXJl", "abc", ".b.c.d"} {
+		if strings.Contains(got, secret) {
+			t.Fatalf("%q keeps %q", got, secret)
+		}
+	}
+	if !strings.Contains(got, "status=current") {
+		t.Fatalf("%q lost an ordinary parameter", got)
+	}
+	if ScrubQuery("_id=eyJ-not-a-token") != "_id=eyJ-not-a-token" {
+		t.Fatal("a value that is not a JWT was scrubbed")
 	}
 }

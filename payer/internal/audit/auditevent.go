@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"dtrsandbox/shared/fhir"
+	"dtrsandbox/shared/httpserver"
 )
 
 // Code systems of the FHIR R4 AuditEvent bindings (auditevent.html).
@@ -165,6 +166,10 @@ func buildAuditEvent(id string, ev Event, source string) *fhir.AuditEvent {
 			Role: &fhir.Coding{System: systemObjectRole, Code: "1", Display: "Patient"},
 		})
 	}
+	status := []fhir.AuditEventEntityDetail(nil)
+	if ev.Status != 0 {
+		status = []fhir.AuditEventEntityDetail{{Type: "http-status", ValueString: strconv.Itoa(ev.Status)}}
+	}
 	if ev.ResourceType != "" {
 		ent := fhir.AuditEventEntity{
 			Type: &fhir.Coding{System: systemEntityType, Code: "2", Display: "System Object"},
@@ -180,20 +185,56 @@ func buildAuditEvent(id string, ev Event, source string) *fhir.AuditEvent {
 		if ev.EHRIssuer != "" {
 			ent.Detail = append(ent.Detail, fhir.AuditEventEntityDetail{Type: "ehr-issuer", ValueString: ev.EHRIssuer})
 		}
-		if ev.Status != 0 {
-			ent.Detail = append(ent.Detail, fhir.AuditEventEntityDetail{Type: "http-status", ValueString: strconv.Itoa(ev.Status)})
-		}
+		ent.Detail = append(ent.Detail, status...)
 		ae.Entity = append(ae.Entity, ent)
+	} else if ent := systemEntity(ev, clientSystem); ent != nil {
+		// Requests about no resource type (token, registration, console
+		// sign-in, batch, system _history) still record what they touched
+		// and the HTTP status answered.
+		ent.Detail = append(ent.Detail, status...)
+		ae.Entity = append(ae.Entity, *ent)
 	}
 	if q := ScrubQuery(ev.Query); q != "" {
+		// R4 sev-1: an entity has a name or a query, not both.
 		ae.Entity = append(ae.Entity, fhir.AuditEventEntity{
 			Type:  &fhir.Coding{System: systemEntityType, Code: "2", Display: "System Object"},
 			Role:  &fhir.Coding{System: systemObjectRole, Code: "24", Display: "Query"},
-			Name:  ev.ResourceType,
 			Query: base64.StdEncoding.EncodeToString([]byte(q)),
 		})
 	}
 	return ae
+}
+
+// systemEntity is the entity of an event about no resource type: the
+// client registration (a Security User Entity, named by its client id when
+// one was registered), the token or sign-in (a Security Resource), or the
+// FHIR server itself for system-level interactions. nil when the event has
+// neither an interaction nor a status to record.
+func systemEntity(ev Event, clientSystem string) *fhir.AuditEventEntity {
+	if ev.Interaction == "" && ev.Status == 0 {
+		return nil
+	}
+	ent := &fhir.AuditEventEntity{
+		Type: &fhir.Coding{System: systemEntityType, Code: "2", Display: "System Object"},
+		Name: ev.Interaction,
+	}
+	switch ev.Interaction {
+	case "register":
+		ent.Role = &fhir.Coding{System: systemObjectRole, Code: "11", Display: "Security User Entity"}
+		ent.Name = "client registration"
+		if ev.ClientID != "" {
+			ent.What = &fhir.Reference{Identifier: &fhir.Identifier{System: clientSystem, Value: ev.ClientID}}
+		}
+	case "token", "login", "logout":
+		ent.Role = &fhir.Coding{System: systemObjectRole, Code: "13", Display: "Security Resource"}
+	default:
+		ent.Role = &fhir.Coding{System: systemObjectRole, Code: "4", Display: "Domain Resource"}
+		ent.Name = "system"
+	}
+	if lc := lifecycle(ev.Action); lc != nil {
+		ent.Lifecycle = lc
+	}
+	return ent
 }
 
 // lifecycle maps the action to a DICOM audit lifecycle event, where one fits.
@@ -216,13 +257,14 @@ func lifecycle(action string) *fhir.Coding {
 var secretParams = map[string]bool{
 	"access_token": true, "token": true, "refresh_token": true, "id_token": true,
 	"client_secret": true, "client_assertion": true, "code": true, "code_verifier": true,
-	"assertion": true, "password": true, "launch": true,
+	"assertion": true, "password": true, "launch": true, "authorization": true,
+	"x-ehr-authorization": true, "admin_token": true, "subject_token": true, "actor_token": true,
 }
 
 // ScrubQuery returns q (a URL query string) with the values of credential
-// parameters replaced by "redacted", so that a client that puts a token in
-// a URL does not get it into the audit trail. A query that does not parse
-// is kept only as a marker.
+// parameters, and any value shaped like a JWT, replaced by "redacted", so
+// that a client that puts a token in a URL does not get it into the audit
+// trail. A query that does not parse is kept only as a marker.
 func ScrubQuery(q string) string {
 	if q == "" {
 		return ""
@@ -233,11 +275,12 @@ func ScrubQuery(q string) string {
 	}
 	scrubbed := false
 	for k := range vals {
-		if secretParams[strings.ToLower(k)] {
-			for i := range vals[k] {
+		secret := secretParams[strings.ToLower(k)]
+		for i, v := range vals[k] {
+			if secret || httpserver.LooksLikeJWT(v) {
 				vals[k][i] = "redacted"
+				scrubbed = true
 			}
-			scrubbed = true
 		}
 	}
 	if !scrubbed {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"dtrsandbox/payer/internal/access"
 	"dtrsandbox/payer/internal/documents/searchparam"
@@ -108,6 +109,10 @@ func (h *Handler) Search(c *gin.Context) {
 	entries, total, err := h.store.Search(c.Request.Context(), f)
 	if err != nil {
 		h.log.Error("audit: search", "err", err)
+		ev.Outcome, ev.Reason, ev.Status = OutcomeSeriousFail, "audit search failed", http.StatusInternalServerError
+		if err := h.store.Record(c.Request.Context(), nil, ev); err != nil { // best effort: the store may be down
+			h.log.Error("audit: record failed search", "err", err)
+		}
 		fhir.WriteOutcome(c.Writer, http.StatusInternalServerError, fhir.IssueException, "the audit trail could not be searched")
 		return
 	}
@@ -146,6 +151,9 @@ func parseFilter(params url.Values) (Filter, error) {
 		for _, v := range values {
 			if v == "" {
 				return f, &searchError{fhir.IssueInvalid, "empty value for " + clip(name)}
+			}
+			if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
+				return f, &searchError{fhir.IssueValue, "the value of " + clip(name) + " is not valid UTF-8 text"}
 			}
 		}
 		switch name {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 )
@@ -111,6 +112,7 @@ func checkEvent(ev *Event) error {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
 	}
+	cleanText(ev)
 	ev.Time = ev.Time.UTC()
 	switch ev.Outcome {
 	case OutcomeSuccess, OutcomeMinorFailure, OutcomeSeriousFail, OutcomeMajorFailure:
@@ -137,6 +139,20 @@ func checkEvent(ev *Event) error {
 		ev.Query = ev.Query[:64*1024]
 	}
 	return nil
+}
+
+// cleanText makes every text field of ev valid UTF-8 without NUL (each
+// bad byte or NUL becomes U+FFFD): parts of an event come from the caller
+// (an id in a path, a query, a claim), and PostgreSQL refuses text with a
+// NUL or invalid UTF-8, which would lose the whole event, and with it the
+// request (a write fails when its event cannot be recorded).
+func cleanText(ev *Event) {
+	for _, f := range []*string{&ev.Action, &ev.Interaction, &ev.ResourceType, &ev.ResourceID, &ev.Query, &ev.Outcome,
+		&ev.Reason, &ev.ClientID, &ev.FHIRUser, &ev.EHRIssuer, &ev.Patient, &ev.PurposeOfUse, &ev.SourceIP} {
+		if !utf8.ValidString(*f) || strings.IndexByte(*f, 0) >= 0 {
+			*f = strings.ReplaceAll(strings.ToValidUTF8(*f, "\uFFFD"), "\x00", "\uFFFD")
+		}
+	}
 }
 
 // newID returns a random FHIR id (32 hex digits, 128 bits).

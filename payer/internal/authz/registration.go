@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -79,7 +80,10 @@ func (s *Server) Register() gin.HandlerFunc {
 			return
 		}
 		if err := s.storeClient(c, client); err != nil {
-			s.registrationFailed(c, client.ID, err)
+			// Nothing was stored: the id generated for the client was never
+			// registered, so the AuditEvent names no client (the reason
+			// names the conflict).
+			s.registrationFailed(c, "", err)
 			return
 		}
 		s.writeRegistration(c, client)
@@ -93,6 +97,9 @@ func (s *Server) Register() gin.HandlerFunc {
 func (s *Server) parseRegistration(r *http.Request) (*registrationRequest, error) {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return nil, oautherr.InvalidRequest("The registration request must be a JSON object sent as application/json.")
+	}
+	if r.ContentLength > MaxRegistrationBody { // refused on the announced size, unread
+		return nil, oautherr.InvalidClientMetadata("The registration request is larger than %d bytes.", MaxRegistrationBody)
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxRegistrationBody+1))
 	if err != nil {
@@ -255,6 +262,14 @@ func setHasKeyForAny(set *jose.JSONWebKeySet) bool {
 	return false
 }
 
+// checkJWKSURI accepts a jwks_uri the payer may fetch keys from (RFC 7591
+// §2): an absolute https URL (http only on a loopback host, or anywhere
+// with AllowHTTPJWKSURI for SANDBOX_TLS=off), without user information or
+// fragment, whose host is not an obviously internal target (see
+// internalHost). The payer fetches it later, at token time, with a GET
+// whose answer is only ever parsed as a JWK Set and never shown to the
+// caller, but a registration must still not turn the payer into a proxy
+// towards cloud metadata services or the private network.
 func (s *Server) checkJWKSURI(uri string) error {
 	if len(uri) > MaxJWKSURILength {
 		return oautherr.InvalidClientMetadata("jwks_uri is longer than %d characters.", MaxJWKSURILength)
@@ -267,13 +282,74 @@ func (s *Server) checkJWKSURI(uri string) error {
 		return oautherr.InvalidClientMetadata("jwks_uri must not carry user information.")
 	case u.Fragment != "" || strings.Contains(uri, "#"):
 		return oautherr.InvalidClientMetadata("jwks_uri must not have a fragment.")
-	case u.Scheme == "https":
-		return nil
-	case u.Scheme == "http" && (s.cfg.AllowHTTPJWKSURI || jwks.IsLoopback(u.Hostname())):
-		return nil
+	case u.Scheme != "https" && u.Scheme != "http":
+		return oautherr.InvalidClientMetadata("jwks_uri must use https (http only on a loopback host).")
+	case u.Scheme == "http" && !s.cfg.AllowHTTPJWKSURI && !jwks.IsLoopback(u.Hostname()):
+		return oautherr.InvalidClientMetadata("jwks_uri must use https (http only on a loopback host).")
 	}
-	return oautherr.InvalidClientMetadata("jwks_uri must use https (http only on a loopback host).")
+	if why := internalHost(u.Hostname()); why != "" {
+		return oautherr.InvalidClientMetadata("jwks_uri must not point at %s.", why)
+	}
+	return nil
 }
+
+// metadataHosts are the names of cloud instance-metadata services.
+var metadataHosts = map[string]bool{
+	"metadata": true, "metadata.google.internal": true, "metadata.goog": true,
+	"instance-data": true, "instance-data.ec2.internal": true, "metadata.azure.com": true,
+}
+
+// internalHost says why host is an obviously internal target for a
+// jwks_uri, or "". Refused:
+//   - IP literals that are unspecified (0.0.0.0, ::), in 0.0.0.0/8,
+//     link-local (169.254.0.0/16 with the cloud metadata address,
+//     fe80::/10), multicast, broadcast, private (10/8, 172.16/12,
+//     192.168/16, fc00::/7) or shared address space (100.64/10);
+//   - names that are not DNS names (a numeric last label, as in
+//     "2130706433" or "0x7f.1", which some resolvers read as an address);
+//   - the names of cloud instance-metadata services.
+//
+// Loopback is allowed: the sandbox's apps run on localhost (the seeded
+// dtr-app's jwks_uri is https://localhost:8442/...), as RFC 8252 allows for
+// native apps. Host names are not resolved here: the compose setup reaches
+// apps by service names that resolve to private addresses, so a name is
+// judged by its text only, and a DNS name that resolves to an internal
+// address is not refused. That residual risk is an egress-policy matter;
+// the fetch itself is a bounded GET whose answer is never echoed.
+func internalHost(host string) string {
+	h := strings.TrimSuffix(strings.ToLower(host), ".")
+	if i := strings.IndexByte(h, '%'); i >= 0 { // IPv6 zone
+		h = h[:i]
+	}
+	if ip, err := netip.ParseAddr(h); err == nil {
+		ip = ip.Unmap()
+		switch {
+		case ip.IsLoopback():
+			return ""
+		case ip.IsUnspecified(), ip.Is4() && ip.As4()[0] == 0:
+			return "an unspecified address"
+		case ip.IsLinkLocalUnicast(), ip.IsLinkLocalMulticast():
+			return "a link-local address (such as a cloud metadata service)"
+		case ip.IsMulticast(), ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+			return "a multicast or broadcast address"
+		case ip.IsPrivate(), sharedAddressSpace.Contains(ip):
+			return "a private network address"
+		}
+		return ""
+	}
+	if metadataHosts[h] {
+		return "a cloud metadata service"
+	}
+	labels := strings.Split(h, ".")
+	last := labels[len(labels)-1]
+	if last == "" || strings.HasPrefix(last, "0x") || strings.Trim(last, "0123456789") == "" {
+		return "a host that is not a DNS name"
+	}
+	return ""
+}
+
+// sharedAddressSpace is RFC 6598's carrier-grade NAT range.
+var sharedAddressSpace = netip.MustParsePrefix("100.64.0.0/10")
 
 // parseScope: every registered scope must be a system-level scope covered
 // by SupportedScopes (SMART Backend Services clients get system/ scopes).

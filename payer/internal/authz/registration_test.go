@@ -69,6 +69,10 @@ func TestRegisterAccepts(t *testing.T) {
 			}
 		}},
 		{"loopback http jwks_uri", map[string]any{"jwks": nil, "jwks_uri": "http://127.0.0.1:9999/jwks", "ehr_client_ids": nil}, nil},
+		{"localhost https jwks_uri", map[string]any{"jwks": nil, "jwks_uri": "https://localhost:8442/.well-known/jwks.json", "ehr_client_ids": nil}, nil},
+		{"IPv6 loopback jwks_uri", map[string]any{"jwks": nil, "jwks_uri": "http://[::1]:9999/jwks", "ehr_client_ids": nil}, nil},
+		{"public address jwks_uri", map[string]any{"jwks": nil, "jwks_uri": "https://203.0.113.10/jwks", "ehr_client_ids": nil}, nil},
+		{"compose service name jwks_uri", map[string]any{"jwks": nil, "jwks_uri": "https://smartapp:8442/.well-known/jwks.json", "ehr_client_ids": nil}, nil},
 		{"defaults: no scope, no grant_types, no alg, no ehr ids", map[string]any{"scope": nil, "grant_types": nil,
 			"token_endpoint_auth_signing_alg": nil, "ehr_client_ids": nil}, func(t *testing.T, r map[string]any) {
 			if r["scope"] != strings.Join(SupportedScopes, " ") {
@@ -147,6 +151,27 @@ func TestRegisterRefusesBadMetadata(t *testing.T) {
 		{"jwks_uri with user info", "", map[string]any{"jwks": nil, "jwks_uri": "https://u:p@app.example/jwks"}},
 		{"jwks_uri ftp", "", map[string]any{"jwks": nil, "jwks_uri": "ftp://app.example/jwks"}},
 		{"jwks_uri not a string", "", map[string]any{"jwks": nil, "jwks_uri": 1}},
+		{"jwks_uri at the cloud metadata address", "", map[string]any{"jwks": nil, "jwks_uri": "https://169.254.169.254/latest/meta-data/jwks"}},
+		{"jwks_uri at an IPv6 link-local address", "", map[string]any{"jwks": nil, "jwks_uri": "https://[fe80::1%25eth0]/jwks"}},
+		{"jwks_uri at an IPv4-mapped metadata address", "", map[string]any{"jwks": nil, "jwks_uri": "https://[::ffff:169.254.169.254]/jwks"}},
+		{"jwks_uri at a private address", "", map[string]any{"jwks": nil, "jwks_uri": "https://10.0.0.5/jwks"}},
+		{"jwks_uri at a private 172.16 address", "", map[string]any{"jwks": nil, "jwks_uri": "https://172.20.1.1:8443/jwks"}},
+		{"jwks_uri at a private 192.168 address", "", map[string]any{"jwks": nil, "jwks_uri": "https://192.168.1.1/jwks"}},
+		{"jwks_uri at a unique local IPv6 address", "", map[string]any{"jwks": nil, "jwks_uri": "https://[fd00::1]/jwks"}},
+		{"jwks_uri at the unspecified address", "", map[string]any{"jwks": nil, "jwks_uri": "https://0.0.0.0/jwks"}},
+		{"jwks_uri at the IPv6 unspecified address", "", map[string]any{"jwks": nil, "jwks_uri": "https://[::]/jwks"}},
+		{"jwks_uri at a 0/8 address", "", map[string]any{"jwks": nil, "jwks_uri": "https://0.1.2.3/jwks"}},
+		{"jwks_uri at the shared address space", "", map[string]any{"jwks": nil, "jwks_uri": "https://100.64.0.1/jwks"}},
+		{"jwks_uri at a multicast address", "", map[string]any{"jwks": nil, "jwks_uri": "https://224.0.0.1/jwks"}},
+		{"jwks_uri at the broadcast address", "", map[string]any{"jwks": nil, "jwks_uri": "https://255.255.255.255/jwks"}},
+		{"jwks_uri at a decimal address", "", map[string]any{"jwks": nil, "jwks_uri": "https://2852039166/jwks"}},
+		{"jwks_uri at a hex address", "", map[string]any{"jwks": nil, "jwks_uri": "https://0xa9fea9fe/jwks"}},
+		{"jwks_uri at a short-form address", "", map[string]any{"jwks": nil, "jwks_uri": "https://169.254.43518/jwks"}},
+		{"jwks_uri at a metadata host name", "", map[string]any{"jwks": nil, "jwks_uri": "https://metadata.google.internal/computeMetadata/v1/"}},
+		{"jwks_uri at a metadata host name with a trailing dot", "", map[string]any{"jwks": nil, "jwks_uri": "https://METADATA.google.internal./x"}},
+		{"jwks_uri over http at the metadata address", "", map[string]any{"jwks": nil, "jwks_uri": "http://169.254.169.254/jwks"}},
+		{"jwks_uri with another scheme", "", map[string]any{"jwks": nil, "jwks_uri": "file:///etc/passwd"}},
+		{"jwks_uri gopher", "", map[string]any{"jwks": nil, "jwks_uri": "gopher://app.example/jwks"}},
 		{"jwks with a private key", "", map[string]any{"jwks": json.RawMessage(`{"keys":[` + string(privJWK) + `]}`)}},
 		{"jwks symmetric", "", map[string]any{"jwks": json.RawMessage(`{"keys":[{"kty":"oct","kid":"s","k":"c2VjcmV0c2VjcmV0"}]}`)}},
 		{"jwks empty", "", map[string]any{"jwks": json.RawMessage(`{"keys":[]}`)}},
@@ -217,11 +242,27 @@ func TestRegisterTakenEHRClientID(t *testing.T) {
 	if first.Code != http.StatusCreated {
 		t.Fatalf("first: %d %s", first.Code, first.Body)
 	}
+	firstEv := <-e.audit.events
+	var firstResp struct {
+		ClientID string `json:"client_id"`
+	}
+	json.Unmarshal(first.Body.Bytes(), &firstResp)
+	if firstEv.Interaction != "register" || firstEv.ClientID != firstResp.ClientID || firstEv.Status != 201 || firstEv.Outcome != "0" {
+		t.Fatalf("audit of the registration %+v", firstEv)
+	}
 	// Same EHR client id at the same issuer, by another client: refused.
 	rec := e.register(regBody(t, validRegistration(t), nil))
 	code, desc := oauthError(t, rec)
 	if rec.Code != 400 || code != "invalid_client_metadata" || !strings.Contains(desc, "already registered") {
 		t.Fatalf("taken id: %d %s %q", rec.Code, code, desc)
+	}
+	// Its AuditEvent names no client (none was stored: a generated id
+	// would name a client that does not exist), and its reason names the
+	// conflict.
+	ev := <-e.audit.events
+	if ev.Interaction != "register" || ev.ClientID != "" || ev.Status != 400 || ev.Outcome != "4" ||
+		!strings.Contains(ev.Reason, "app-at-ehr") || !strings.Contains(ev.Reason, testEHR) || !strings.Contains(ev.Reason, "already registered") {
+		t.Fatalf("audit of a taken claim %+v", ev)
 	}
 	// One claim among several taken: nothing of the registration is stored.
 	rec = e.register(regBody(t, validRegistration(t), map[string]any{
@@ -300,5 +341,24 @@ func TestRegistrationClosed(t *testing.T) {
 	rec = e.do(httptest.NewRequest(http.MethodGet, DiscoveryPath, nil))
 	if strings.Contains(rec.Body.String(), "registration_endpoint") {
 		t.Fatalf("closed registration advertised: %s", rec.Body)
+	}
+}
+
+// TestRegisterJWKSURIWithAllowHTTP: with SANDBOX_TLS=off (AllowHTTPJWKSURI)
+// plain http is accepted off loopback, but internal targets stay refused.
+func TestRegisterJWKSURIWithAllowHTTP(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.AllowHTTPJWKSURI = true })
+	for uri, want := range map[string]int{
+		"http://smartapp:8442/.well-known/jwks.json": http.StatusCreated,
+		"http://169.254.169.254/jwks":                http.StatusBadRequest,
+		"http://10.1.2.3/jwks":                       http.StatusBadRequest,
+		"http://metadata/computeMetadata":            http.StatusBadRequest,
+	} {
+		t.Run(uri, func(t *testing.T) {
+			rec := e.register(regBody(t, validRegistration(t), map[string]any{"jwks": nil, "jwks_uri": uri, "ehr_client_ids": nil}))
+			if rec.Code != want {
+				t.Fatalf("%d %s", rec.Code, rec.Body)
+			}
+		})
 	}
 }

@@ -139,6 +139,9 @@ func parseTokenRequest(c *gin.Context) (url.Values, error) {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
 		return nil, oautherr.InvalidRequest("The token request must be sent as application/x-www-form-urlencoded.")
 	}
+	if r.ContentLength > MaxTokenRequestBody { // refused on the announced size, unread
+		return nil, oautherr.InvalidRequest("The token request body is larger than %d bytes.", MaxTokenRequestBody)
+	}
 	r.Body = http.MaxBytesReader(c.Writer, r.Body, MaxTokenRequestBody)
 	if err := r.ParseForm(); err != nil {
 		return nil, oautherr.InvalidRequest("The token request body could not be parsed (at most %d bytes of form data).", MaxTokenRequestBody).WithCause(err)

@@ -162,9 +162,27 @@ func TestTokenRefusals(t *testing.T) {
 		{"jti missing", tokenForm(sign(nil, func(c jwt.MapClaims) { delete(c, "jti") }), "system/Questionnaire.rs"), 401, "invalid_client"},
 		{"nbf in the future", tokenForm(sign(nil, func(c jwt.MapClaims) { c["nbf"] = time.Now().Add(2 * time.Minute).Unix() }), "system/Questionnaire.rs"), 401, "invalid_client"},
 		{"tampered claims", tokenForm(tamper(t, sign(nil, nil)), "system/Questionnaire.rs"), 401, "invalid_client"},
+		{"x5c header", tokenForm(sign(map[string]any{"x5c": []string{"MIIB"}}, nil), "system/Questionnaire.rs"), 401, "invalid_client"},
+		{"crit header", tokenForm(sign(map[string]any{"crit": []string{"exp"}}, nil), "system/Questionnaire.rs"), 401, "invalid_client"},
+		{"empty kid", tokenForm(sign(map[string]any{"kid": ""}, nil), "system/Questionnaire.rs"), 401, "invalid_client"},
+		{"typ not a string", tokenForm(sign(map[string]any{"typ": 1}, nil), "system/Questionnaire.rs"), 401, "invalid_client"},
+		{"iat in the future", tokenForm(sign(nil, func(c jwt.MapClaims) { c["iat"] = time.Now().Add(2 * time.Minute).Unix() }), "system/Questionnaire.rs"), 401, "invalid_client"},
+		{"exp now", tokenForm(sign(nil, func(c jwt.MapClaims) { c["exp"] = time.Now().Unix() }), "system/Questionnaire.rs"), 401, "invalid_client"},
+		{"aud empty list", tokenForm(sign(nil, func(c jwt.MapClaims) { c["aud"] = []string{} }), "system/Questionnaire.rs"), 401, "invalid_client"},
+		{"jti empty", tokenForm(sign(nil, func(c jwt.MapClaims) { c["jti"] = "" }), "system/Questionnaire.rs"), 401, "invalid_client"},
+		{"jti of 257 characters", tokenForm(sign(nil, func(c jwt.MapClaims) { c["jti"] = strings.Repeat("j", 257) }), "system/Questionnaire.rs"), 401, "invalid_client"},
+		{"assertion over 8 KiB", tokenForm(sign(nil, func(c jwt.MapClaims) { c["pad"] = strings.Repeat("x", 8<<10) }), "system/Questionnaire.rs"), 400, "invalid_request"},
+		{"two parts", tokenForm(func() string { a := sign(nil, nil); return a[:strings.LastIndex(a, ".")] }(), "system/Questionnaire.rs"), 401, "invalid_client"},
+		{"five parts (JWE)", tokenForm(sign(nil, nil)+".a.b", "system/Questionnaire.rs"), 401, "invalid_client"},
+		{"padded base64", tokenForm(sign(nil, nil)+"==", "system/Questionnaire.rs"), 401, "invalid_client"},
+		{"newline inside", tokenForm(func() string { a := sign(nil, nil); return a[:10] + "\n" + a[10:] }(), "system/Questionnaire.rs"), 401, "invalid_client"},
+		{"RS384 registered key used with PS384", tokenForm(assertion(t, rsa.Private, "PS384", map[string]any{"kid": rsa.KID}, goodClaims("app")), "system/Questionnaire.rs"), 401, "invalid_client"},
 		{"client_id parameter differs", with(func(f url.Values) { f.Set("client_id", "peer") }), 401, "invalid_client"},
 		{"wrong assertion type", with(func(f url.Values) {
 			f.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:saml2-bearer")
+		}), 400, "invalid_request"},
+		{"assertion type in another case", with(func(f url.Values) {
+			f.Set("client_assertion_type", strings.ToUpper(f.Get("client_assertion_type")))
 		}), 400, "invalid_request"},
 		{"no assertion", with(func(f url.Values) { f.Del("client_assertion"); f.Del("client_assertion_type") }), 400, "invalid_request"},
 		{"client secret instead", with(func(f url.Values) {

@@ -243,7 +243,11 @@ func (h *Console) Login(c *gin.Context) {
 		fail(http.StatusTooManyRequests, "Too many failed sign-ins; wait a minute.", "console sign-in throttled")
 		return
 	}
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 4096)
+	if c.Request.ContentLength > maxFormBody {
+		fail(http.StatusRequestEntityTooLarge, "The sign-in form is too large.", "console sign-in form too large")
+		return
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxFormBody)
 	token := strings.TrimSpace(c.PostForm("token"))
 	if !audit.TokenEqual(token, h.token) {
 		h.limiter.fail(now)
@@ -274,7 +278,11 @@ func (h *Console) Logout(c *gin.Context) {
 	if ss == nil {
 		return
 	}
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 4096)
+	if c.Request.ContentLength <= maxFormBody {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxFormBody)
+	} else {
+		c.Request.Body = http.NoBody // an oversized form carries no CSRF token
+	}
 	if !h.sameOrigin(c) || !h.sessions.checkCSRF(ss, c.PostForm("csrf")) {
 		ev := audit.Event{Action: "E", Interaction: "logout", Outcome: audit.OutcomeMinorFailure,
 			Reason: "console sign-out without a valid CSRF token", Status: http.StatusForbidden}
@@ -292,6 +300,9 @@ func (h *Console) Logout(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	c.Redirect(http.StatusSeeOther, pathLogin)
 }
+
+// maxFormBody caps the console's form bodies.
+const maxFormBody = 4096
 
 // pageSize of the lists.
 const pageSize = 100
@@ -320,7 +331,7 @@ func (h *Console) Documents(c *gin.Context) {
 	if ss == nil {
 		return
 	}
-	f := documents.AdminFilter{Patient: strings.TrimSpace(c.Query("patient")), Limit: pageSize, Offset: offsetParam(c)}
+	f := documents.AdminFilter{Patient: filterText(c.Query("patient")), Limit: pageSize, Offset: offsetParam(c)}
 	switch t := c.Query("type"); t {
 	case documents.TypeDocumentReference, documents.TypeQuestionnaireResponse:
 		f.ResourceType = t
@@ -357,7 +368,7 @@ func (h *Console) AuditTrail(c *gin.Context) {
 	if ss == nil {
 		return
 	}
-	patient := strings.TrimSpace(c.Query("patient"))
+	patient := filterText(c.Query("patient"))
 	outcome := c.Query("outcome")
 	f := audit.Filter{Count: pageSize, Offset: offsetParam(c)}
 	if patient != "" {
@@ -386,6 +397,16 @@ func (h *Console) AuditTrail(c *gin.Context) {
 		Patient: patient, Outcome: outcome, Rows: rows, Total: total}
 	data.Prev, data.Next = pager(c, f.Offset, len(rows), total)
 	h.render(c, http.StatusOK, "console_audit.html", data)
+}
+
+// filterText is a filter value as the stores can bind it: trimmed, valid
+// UTF-8, no NUL (PostgreSQL refuses those as text), at most 512 bytes.
+func filterText(v string) string {
+	v = strings.TrimSpace(strings.ReplaceAll(strings.ToValidUTF8(v, "\uFFFD"), "\x00", "\uFFFD"))
+	if len(v) > 512 {
+		v = strings.ToValidUTF8(v[:512], "")
+	}
+	return v
 }
 
 // pager returns the previous and next page URLs ("" when none).

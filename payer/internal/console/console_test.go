@@ -219,6 +219,14 @@ func TestConsole(t *testing.T) {
 			}
 		})
 
+		t.Run("binary filters", func(t *testing.T) {
+			for _, p := range []string{"/console/documents?patient=%00%FF", "/console/audit?patient=a%00b&outcome=%00"} {
+				if w := e.do("GET", p, nil, cookie); w.Code != 200 {
+					t.Fatalf("%s: %d %s", p, w.Code, w.Body)
+				}
+			}
+		})
+
 		t.Run("audit trail", func(t *testing.T) {
 			w := e.do("GET", "/console/audit?outcome=failure", nil, cookie)
 			body := w.Body.String()

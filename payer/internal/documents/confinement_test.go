@@ -2,6 +2,7 @@ package documents
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -79,6 +80,12 @@ func TestCreateConfinement(t *testing.T) {
 		{name: "attached data not base64", typ: TypeDocumentReference, body: docRefWithContent(`"content":[{"attachment":{"contentType":"application/fhir+json","data":"%%%"}}]`), status: 400, code: "value", reason: "base64"},
 		{name: "attached Patient", typ: TypeDocumentReference, body: docRefWithContent(attach("application/fhir+json", []byte(`{"resourceType":"Patient","id":"x"}`))), status: 400, code: "invalid", reason: "must hold a QuestionnaireResponse"},
 		{name: "data without contentType", typ: TypeDocumentReference, body: docRefWithContent(`"content":[{"attachment":{"data":"` + base64.StdEncoding.EncodeToString(questionnaireResponse(ref(pat2))) + `"}}]`), status: 400, code: "invariant", reason: "att-1"},
+		{name: "attached QR containing a QR of another patient", typ: TypeDocumentReference, body: docRef("", questionnaireResponse("", `"contained":[`+string(questionnaireResponse(ref(pat2)))+`]`)), status: 403, code: "forbidden", reason: "attached QuestionnaireResponse: contained"},
+		{name: "attached QR containing a Patient", typ: TypeDocumentReference, body: docRef("", questionnaireResponse("", `"contained":[{"resourceType":"Patient","id":"x"}]`)), status: 403, code: "forbidden", reason: "contained Patient"},
+		{name: "nested contained QR of another patient", typ: TypeDocumentReference, body: docRef("", nil, `"contained":[`+string(questionnaireResponse("", `"contained":[`+string(questionnaireResponse(ref(pat2)))+`]`))+`]`), status: 403, code: "forbidden", reason: "contained QuestionnaireResponse"},
+		{name: "gzip body", typ: TypeDocumentReference, body: docRef("", nil), ctype: "gzip", status: 415, code: "not-supported", reason: "content encoding"},
+		{name: "latin-1 charset", typ: TypeDocumentReference, body: docRef("", nil), ctype: "application/fhir+json; charset=iso-8859-1", status: 415, code: "not-supported", reason: "charset"},
+		{name: "utf-8 charset", typ: TypeDocumentReference, body: docRef("", nil), ctype: "application/fhir+json; charset=UTF-8", status: 201, subject: pat1},
 		{name: "plain JSON attachment kept", typ: TypeDocumentReference, body: docRefWithContent(attach("application/json", []byte(`{"note":"x"}`))), status: 201, subject: pat1},
 
 		// Other refusals.
@@ -117,10 +124,19 @@ func TestCreateConfinement(t *testing.T) {
 				}
 				docsBefore, auditBefore := e.countDocs(), e.countAudit()
 				var hdr []string
-				if tc.ctype != "" {
+				body := tc.body
+				switch tc.ctype {
+				case "":
+				case "gzip": // the same body, compressed, as Content-Encoding: gzip
+					var z bytes.Buffer
+					zw := gzip.NewWriter(&z)
+					zw.Write(tc.body)
+					zw.Close()
+					body, hdr = z.Bytes(), []string{"Content-Encoding", "gzip"}
+				default:
 					hdr = []string{"Content-Type", tc.ctype}
 				}
-				r := e.do(caller, "POST", "/fhir/"+tc.typ, tc.body, hdr...)
+				r := e.do(caller, "POST", "/fhir/"+tc.typ, body, hdr...)
 				if r.Code != tc.status {
 					t.Fatalf("status %d, want %d: %s", r.Code, tc.status, r.Body)
 				}

@@ -114,6 +114,7 @@ var compileSeeds = []string{
 	"_total=none", "_offset=1", "questionnaire=http://q|1", "authored=gt2024", "based-on=x",
 	"status=a\\,b", "patient=x' OR '1'='1", "status=current');DROP TABLE documents;--", "_sort=date,-_lastUpdated",
 	"subject:missing=true", "_has:X:y:z=1", "a.b=c",
+	"status=%00", "_id=%FF%FE", "patient=" + url.QueryEscape(pat1) + "%00", "type=%C0%80|x", "_sort=date%00",
 }
 
 // FuzzCompile: every compiled query starts with the patient filter for the
@@ -161,6 +162,11 @@ func FuzzCompile(f *testing.F) {
 		for _, c := range q.Conditions {
 			if strings.ContainsAny(c.SQL, "'\";\\") || strings.Contains(c.SQL, "--") {
 				t.Fatalf("a value reached the SQL text: %q", c.SQL)
+			}
+			for _, a := range c.Args {
+				if s, ok := a.(string); ok && !textValue(s) {
+					t.Fatalf("a bound value is not UTF-8 text without NUL (PostgreSQL would refuse it): %q", s)
+				}
 			}
 		}
 		if strings.ContainsAny(q.OrderBy(), "'\";?") {

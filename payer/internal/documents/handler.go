@@ -216,7 +216,18 @@ func (h *Handler) readBody(c *gin.Context, wantForm bool) ([]byte, *requestError
 	if httpserver.DeclaredTooLarge(c) || c.Request.ContentLength > h.maxBody {
 		return nil, tooLarge()
 	}
-	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if ce := strings.TrimSpace(c.GetHeader("Content-Encoding")); ce != "" && !strings.EqualFold(ce, "identity") {
+		// RFC 9110 §15.5.16: an unsupported content coding is 415. The
+		// body is never inflated (no decompression bombs), and a
+		// compressed body is not misread as a malformed one.
+		return nil, &requestError{Status: http.StatusUnsupportedMediaType, Code: fhir.IssueNotSupported,
+			Hint: "Content-Encoding is not supported; send the body uncompressed", Reason: "unsupported content encoding"}
+	}
+	mt, mparams, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if cs, ok := mparams["charset"]; err == nil && ok && !strings.EqualFold(cs, "utf-8") {
+		return nil, &requestError{Status: http.StatusUnsupportedMediaType, Code: fhir.IssueNotSupported,
+			Hint: "the body must be UTF-8 (charset=utf-8)", Reason: "unsupported charset"}
+	}
 	switch {
 	case wantForm && (err != nil || mt != "application/x-www-form-urlencoded"):
 		return nil, &requestError{Status: http.StatusUnsupportedMediaType, Code: fhir.IssueNotSupported,
@@ -395,6 +406,11 @@ func (h *Handler) Update(c *gin.Context) {
 	if !ok {
 		return
 	}
+	ifMatches := c.Request.Header.Values("If-Match")
+	if len(ifMatches) > 1 { // repeated header lines are one list (RFC 9110 §5.3): not one version
+		h.refuse(r, badRequest(fhir.IssueValue, `If-Match must be one ETag such as W/"1", sent once`))
+		return
+	}
 	ifMatch := c.GetHeader("If-Match")
 	if ifMatch == "" {
 		h.refuse(r, &requestError{Status: http.StatusPreconditionRequired, Code: fhir.IssueRequired,
@@ -467,14 +483,21 @@ func (h *Handler) Update(c *gin.Context) {
 	h.writeDocument(c, http.StatusOK, next)
 }
 
-// parseETag reads a version from an If-Match value: W/"n" or "n".
+// parseETag reads a version from an If-Match value: one entity tag,
+// W/"n" or "n", n the versionId exactly as the server writes it (digits,
+// no sign, no leading zero). "*", a list of tags or any other text is not
+// a version, and is refused rather than read loosely.
 func parseETag(v string) (int64, bool) {
 	v = strings.TrimSpace(v)
 	v = strings.TrimPrefix(v, "W/")
 	if len(v) < 3 || v[0] != '"' || v[len(v)-1] != '"' {
 		return 0, false
 	}
-	n, err := strconv.ParseInt(v[1:len(v)-1], 10, 64)
+	digits := v[1 : len(v)-1]
+	if digits[0] == '0' || strings.Trim(digits, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
 	if err != nil || n < 1 {
 		return 0, false
 	}

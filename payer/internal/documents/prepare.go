@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"dtrsandbox/payer/internal/documents/searchparam"
 	"dtrsandbox/shared/fhir"
@@ -70,6 +71,9 @@ func prepare(resourceType string, body []byte, patient string) (*prepared, *requ
 	if patient == "" {
 		return nil, forbidden("no launch patient")
 	}
+	if !utf8.Valid(body) {
+		return nil, badRequest(fhir.IssueStructure, "the body is not valid UTF-8 (RFC 8259 section 8.1)")
+	}
 	var head struct {
 		ResourceType string `json:"resourceType"`
 	}
@@ -131,11 +135,23 @@ func prepare(resourceType string, body []byte, patient string) (*prepared, *requ
 	return p, nil
 }
 
+// maxContainedDepth bounds how deep contained resources are followed.
+const maxContainedDepth = 8
+
 // checkContained keeps contained resources from carrying another patient:
 // a contained Patient is refused (the document's patient is the launch
 // patient, at the EHR), and a contained QuestionnaireResponse gets the
-// subject rule of an attached one.
+// subject rule of an attached one, as do the resources it contains in turn
+// (R4 forbids nested contained resources, dom-2, but a lenient reader may
+// still follow them).
 func checkContained(contained []json.RawMessage, patient string) *requestError {
+	return checkContainedAt(contained, patient, 0)
+}
+
+func checkContainedAt(contained []json.RawMessage, patient string, depth int) *requestError {
+	if len(contained) > 0 && depth >= maxContainedDepth {
+		return badRequest(fhir.IssueTooCostly, "contained resources are nested too deeply")
+	}
 	for _, raw := range contained {
 		rt, err := fhir.ResourceType(raw)
 		if err != nil {
@@ -157,6 +173,9 @@ func checkContained(contained []json.RawMessage, patient string) *requestError {
 				if prob := subjectProblem(qr.Subject, patient); prob != "" {
 					return forbidden("contained QuestionnaireResponse: " + prob)
 				}
+			}
+			if rerr := checkContainedAt(qr.Contained, patient, depth+1); rerr != nil {
+				return rerr
 			}
 		}
 	}
@@ -283,6 +302,13 @@ func (b *indexBuilder) add(p Param) {
 	}
 	if len(p.Value) > maxIndexValue || len(p.System) > maxIndexValue {
 		b.err = badRequest(fhir.IssueTooLong, p.Name+" value longer than "+strconv.Itoa(maxIndexValue)+" characters")
+		return
+	}
+	if strings.IndexByte(p.Value, 0) >= 0 || strings.IndexByte(p.System, 0) >= 0 {
+		// A FHIR code, uri or reference never holds a NUL (R4
+		// datatypes.html: strings "SHALL NOT contain" control characters
+		// other than tab, CR and LF; codes and uris have no whitespace at all).
+		b.err = badRequest(fhir.IssueValue, p.Name+" value contains a NUL character")
 		return
 	}
 	if b.seen == nil {

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"dtrsandbox/payer/internal/documents/searchparam"
 	"dtrsandbox/shared/fhir"
@@ -194,6 +195,9 @@ func Compile(resourceType string, params url.Values, patient string) (*Query, er
 			if len(v) > maxValueLen {
 				return nil, searchErr(fhir.IssueTooLong, "value of "+quote(name)+" too long")
 			}
+			if !textValue(v) {
+				return nil, searchErr(fhir.IssueValue, "the value of "+quote(name)+" is not valid UTF-8 text (no NUL)")
+			}
 		}
 		if strings.HasPrefix(name, "_") {
 			if kind, isParam := known[name]; !isParam || kind != kindID {
@@ -222,6 +226,11 @@ func Compile(resourceType string, params url.Values, patient string) (*Query, er
 	}
 	return q, nil
 }
+
+// textValue reports whether s can be a search value: valid UTF-8 without
+// NUL. Anything else matches no stored value (they are all such text), and
+// PostgreSQL refuses it as a bound argument.
+func textValue(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
 
 // checkName refuses modifiers, chains and the parameters listed in refused.
 func checkName(name string) error {

@@ -153,7 +153,11 @@ func newRow(d *Document, ix Index) docRow {
 	return row
 }
 
+// clipTitle keeps the console's title column short and storable: at most
+// 256 bytes of valid UTF-8 without NUL (it is display text, derived from
+// the body, which is stored verbatim).
 func clipTitle(s string) string {
+	s = strings.ReplaceAll(s, "\x00", "\uFFFD")
 	if len(s) <= 256 {
 		return s
 	}

@@ -153,6 +153,10 @@ func checkEmbeddedResponse(att *fhir.Attachment, patient string) *requestError {
 			return forbidden("attached QuestionnaireResponse: " + p)
 		}
 	}
+	if rerr := checkContained(qr.Contained, patient); rerr != nil {
+		rerr.Reason = "attached QuestionnaireResponse: " + rerr.Reason
+		return rerr
+	}
 	return nil
 }
 

@@ -2,11 +2,15 @@
 // In front of each data handler it establishes who is calling, in this
 // order, cheapest first:
 //
-//  1. header caps: Authorization and X-EHR-Authorization at most once and
-//     at most 8 KiB of token each;
-//  2. a per-client token-bucket rate limit, keyed by the client_id the
-//     payer token claims (read without verification) or the remote address
-//     (429 with Retry-After, before any cryptography);
+//  1. header caps: Authorization and X-EHR-Authorization at most once,
+//     at most 8 KiB of token each, in the RFC 6750 b64token syntax;
+//  2. a token-bucket rate limit (429 with Retry-After, before any
+//     cryptography), keyed by the verified client when the payer token is
+//     one the verifier has already verified (a SHA-256 lookup in its
+//     cache, no signature check), else by the remote address: a token that
+//     merely claims a client_id never reaches that client's bucket, so
+//     forged tokens naming an app cannot drain it, and a flood of them
+//     from one address is throttled by that address's bucket;
 //  3. the payer access token (Authorization: Bearer, RFC 6750 §2.1),
 //     verified with the payer's own key (401 + WWW-Authenticate: Bearer);
 //  4. the EHR access token (X-EHR-Authorization: Bearer): required on
@@ -43,6 +47,7 @@ import (
 	"dtrsandbox/payer/internal/trust"
 	"dtrsandbox/shared/accesstoken"
 	"dtrsandbox/shared/fhir"
+	"dtrsandbox/shared/httpserver"
 	"dtrsandbox/shared/oautherr"
 	"dtrsandbox/shared/smart"
 )
@@ -71,6 +76,9 @@ var PurposesOfUse = []string{"TREAT", "HPAYMT", "COVERAGE", "COVAUTH", "CLMATTCH
 // PayerTokens verifies payer access tokens (authz.AccessTokenVerifier).
 type PayerTokens interface {
 	Verify(ctx context.Context, raw string) (*authz.PayerToken, error)
+	// CachedClient returns the client of a token already verified and not
+	// expired, without any cryptography (a hash lookup), or false.
+	CachedClient(raw string) (clientID string, ok bool)
 }
 
 // EHRTokens validates EHR access tokens (trust.Validator).
@@ -197,6 +205,9 @@ type caller struct {
 	ehr     *smart.AccessContext
 	patient string
 	purpose string
+	// throttledClient is the verified client a throttled request's payer
+	// token belongs to (from the verifier's cache), "" when unverified.
+	throttledClient string
 }
 
 // Require is the middleware for a route with rule.
@@ -225,7 +236,8 @@ func (g *Gate) admit(c *gin.Context, rule Rule, who *caller) (*access.Principal,
 	if d != nil {
 		return nil, d
 	}
-	if d := g.throttle(payerRaw, c.ClientIP()); d != nil {
+	if client, d := g.throttle(payerRaw, c.ClientIP()); d != nil {
+		who.throttledClient = client // verified earlier (cached), so it may be named
 		return nil, d
 	}
 	purpose, purposeDenial := purposeOfUse(r) // refused last; known to the audit from here on
@@ -314,22 +326,62 @@ func bearerHeader(r *http.Request, name string) (tok string, present bool, d *de
 			reason:    name + " bearer token empty or larger than 8 KiB",
 			challenge: oautherr.BearerChallenge(oautherr.InvalidToken("empty or oversized bearer token"))}
 	}
+	if !b64token(tok) {
+		return "", false, &denial{status: http.StatusUnauthorized, issue: fhir.IssueLogin,
+			hint:      "The " + name + " header must carry one bearer token (RFC 6750 section 2.1: letters, digits and -._~+/ then optional =).",
+			reason:    name + " bearer token malformed (not one b64token)",
+			challenge: oautherr.BearerChallenge(oautherr.InvalidToken("malformed bearer token"))}
+	}
 	return tok, true, nil
 }
 
-// throttle takes a token from the caller's bucket.
-func (g *Gate) throttle(payerRaw, remoteIP string) *denial {
-	if g.limiter == nil {
-		return nil
+// b64token reports whether s is an RFC 6750 §2.1 b64token:
+// 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=". Two tokens
+// in one header, a comma list, spaces, NUL or non-ASCII bytes are not.
+func b64token(s string) bool {
+	i := 0
+	for i < len(s) {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("-._~+/", c) >= 0 {
+			i++
+			continue
+		}
+		break
 	}
-	key := rateKey(payerRaw, remoteIP)
+	if i == 0 {
+		return false
+	}
+	for ; i < len(s); i++ {
+		if s[i] != '=' {
+			return false
+		}
+	}
+	return true
+}
+
+// throttle takes a token from the caller's bucket: the verified client's
+// when the payer token is one the verifier has already verified (no
+// cryptography: a hash lookup), else the remote address's. It returns the
+// verified client id it keyed on ("" for the address bucket).
+func (g *Gate) throttle(payerRaw, remoteIP string) (string, *denial) {
+	if g.limiter == nil {
+		return "", nil
+	}
+	client, verified := "", false
+	if payerRaw != "" {
+		client, verified = g.cfg.PayerTokens.CachedClient(payerRaw)
+	}
+	key, who := "ip:"+remoteIP, "unverified requests from "+clipText(remoteIP, 64)
+	if verified {
+		key, who = "client:"+client, "client "+clipText(client, 200)
+	}
 	ok, wait := g.limiter.allow(key)
 	if ok {
-		return nil
+		return client, nil
 	}
-	return &denial{status: http.StatusTooManyRequests, issue: fhir.IssueThrottled,
+	return client, &denial{status: http.StatusTooManyRequests, issue: fhir.IssueThrottled,
 		hint:       fmt.Sprintf("Too many requests: at most %g a second per client. Retry later.", g.cfg.RateLimit),
-		reason:     "rate limit exceeded for " + clipText(key, 200) + " (unverified)",
+		reason:     "rate limit exceeded for " + who,
 		retryAfter: wait}
 }
 
@@ -454,35 +506,7 @@ func purposeOfUse(r *http.Request) (string, *denial) {
 
 // refuse answers d as an OperationOutcome and writes its AuditEvent.
 func (g *Gate) refuse(c *gin.Context, rule Rule, who *caller, d *denial) {
-	ev := audit.Event{
-		Time: g.cfg.Now().UTC(), Action: rule.Action, Interaction: rule.Interaction,
-		ResourceType: rule.ResourceType, ResourceID: clipText(c.Param("id"), 64),
-		Query: c.Request.URL.RawQuery, Outcome: audit.OutcomeMinorFailure,
-		Reason: d.reason, Status: d.status, PurposeOfUse: who.purpose, SourceIP: c.ClientIP(),
-	}
-	if d.status >= 500 {
-		ev.Outcome = audit.OutcomeSeriousFail
-	}
-	if who.payer != nil {
-		ev.ClientID = who.payer.ClientID
-	}
-	if who.ehr != nil {
-		ev.EHRIssuer, ev.FHIRUser = who.ehr.Issuer, who.ehr.FHIRUser
-	}
-	ev.Patient = who.patient
-	if err := g.cfg.Audit.Record(c.Request.Context(), nil, ev); err != nil {
-		g.cfg.Logger.Error("audit write failed for a refused request", "path", c.Request.URL.Path, "err", err)
-	}
-	level := slog.LevelInfo
-	if d.status >= 500 {
-		level = slog.LevelWarn
-	}
-	attrs := []any{"path", c.Request.URL.Path, "status", d.status, "reason", d.reason}
-	if d.cause != nil {
-		attrs = append(attrs, "cause", d.cause.Error())
-	}
-	g.cfg.Logger.Log(c.Request.Context(), level, "request refused by the gate", attrs...)
-
+	g.record(c, rule, who, d)
 	h := c.Writer.Header()
 	if d.challenge != "" {
 		h.Set("WWW-Authenticate", d.challenge)
@@ -494,10 +518,92 @@ func (g *Gate) refuse(c *gin.Context, rule Rule, who *caller, d *denial) {
 	fhir.WriteOutcome(c.Writer, d.status, d.issue, d.hint)
 }
 
-// clipText bounds caller-supplied text kept in an audit reason.
-func clipText(s string, n int) string {
-	if len(s) <= n {
-		return s
+// Throttle is the gate's rate limit alone, for the routes outside the FHIR
+// gate whose callers are not authenticated yet: the token and registration
+// endpoints (a client assertion costs a signature check), the admin audit
+// search and the console sign-in. Their buckets are per remote address, in
+// a namespace of their own (scope), so they neither share nor drain the
+// FHIR routes' buckets. A throttled request is answered 429 with
+// Retry-After before anything else is read or checked, by write (each
+// route's own error format), and is audited as rule.
+func (g *Gate) Throttle(scope string, rule Rule, write func(c *gin.Context, hint string)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if g.limiter == nil {
+			c.Next()
+			return
+		}
+		ip := c.ClientIP()
+		ok, wait := g.limiter.allow(scope + ":" + ip)
+		if ok {
+			c.Next()
+			return
+		}
+		d := &denial{status: http.StatusTooManyRequests, issue: fhir.IssueThrottled,
+			hint:       fmt.Sprintf("Too many requests: at most %g a second from one address. Retry later.", g.cfg.RateLimit),
+			reason:     "rate limit exceeded for " + scope + " requests from " + clipText(ip, 64),
+			retryAfter: wait}
+		g.record(c, rule, &caller{}, d)
+		h := c.Writer.Header()
+		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		h.Set("Cache-Control", "no-store")
+		write(c, d.hint)
+		c.Abort()
 	}
-	return s[:n] + "..."
+}
+
+// record writes the AuditEvent of a refusal (never a token) and logs it.
+func (g *Gate) record(c *gin.Context, rule Rule, who *caller, d *denial) {
+	ev := audit.Event{
+		Time: g.cfg.Now().UTC(), Action: rule.Action, Interaction: rule.Interaction,
+		ResourceType: rule.ResourceType, Query: c.Request.URL.RawQuery, Outcome: audit.OutcomeMinorFailure,
+		Reason: d.reason, Status: d.status, PurposeOfUse: who.purpose, SourceIP: c.ClientIP(),
+	}
+	if id := c.Param("id"); fhir.ValidID(id) {
+		ev.ResourceID = id // anything else (NUL, invalid UTF-8, a path) is not an id
+	}
+	if d.status >= 500 {
+		ev.Outcome = audit.OutcomeSeriousFail
+	}
+	switch {
+	case who.payer != nil:
+		ev.ClientID = who.payer.ClientID
+	case who.throttledClient != "":
+		ev.ClientID = who.throttledClient
+	}
+	if who.ehr != nil {
+		ev.EHRIssuer, ev.FHIRUser = who.ehr.Issuer, who.ehr.FHIRUser
+	}
+	ev.Patient = who.patient
+	if err := g.cfg.Audit.Record(c.Request.Context(), nil, ev); err != nil {
+		g.cfg.Logger.Error("audit write failed for a refused request", "path", httpserver.ScrubPath(c.Request.URL.Path), "err", err)
+	}
+	level := slog.LevelInfo
+	if d.status >= 500 {
+		level = slog.LevelWarn
+	}
+	attrs := []any{"path", httpserver.ScrubPath(c.Request.URL.Path), "status", d.status, "reason", d.reason}
+	if d.cause != nil {
+		attrs = append(attrs, "cause", d.cause.Error())
+	}
+	g.cfg.Logger.Log(c.Request.Context(), level, "request refused by the gate", attrs...)
+}
+
+// clipText bounds caller-supplied text kept in an audit reason, as valid
+// UTF-8 without control characters (a NUL or a stray byte must not reach
+// the audit store, where PostgreSQL would refuse the whole event).
+func clipText(s string, n int) string {
+	cut := len(s) > n
+	if cut {
+		s = s[:n]
+	}
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+	if cut {
+		s += "..."
+	}
+	return s
 }

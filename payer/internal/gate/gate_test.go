@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -55,6 +57,17 @@ func TestGateRefusals(t *testing.T) {
 	ehr := f.ehrSrv.token(t, nil)
 	strangerKey, _ := jwks.Generate("ES256")
 	foreignEHR := newEHRServer(t)
+	now := time.Now()
+	iss := f.ehrSrv.issuer
+	byEHR := func(typ string, claims jwt.MapClaims) string { return signRaw(t, f.ehrSrv.key, typ, claims) }
+	atClaims := func(edit func(jwt.MapClaims)) jwt.MapClaims {
+		c := jwt.MapClaims{"iss": iss, "sub": "prac-1", "aud": iss, "client_id": "dtr-app-at-ehr", "patient": "pat-1",
+			"scope": "launch patient/*.rs", "iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(), "jti": "j-" + strconv.Itoa(int(jtiSeq.Add(1)))}
+		if edit != nil {
+			edit(c)
+		}
+		return c
+	}
 
 	tests := []struct {
 		name      string
@@ -89,6 +102,22 @@ func TestGateRefusals(t *testing.T) {
 		{"unknown purpose of use", "GET", "/fhir/DocumentReference/d1", payer, ehr, []string{HeaderPurposeOfUse, "MARKETING"}, 400, "code-invalid", "purpose of use", ""},
 		{"purpose of use twice", "GET", "/fhir/DocumentReference/d1", payer, ehr, []string{HeaderPurposeOfUse, "TREAT", HeaderPurposeOfUse, "TREAT"}, 400, "code-invalid", "purpose of use", ""},
 		{"Authorization twice", "GET", "/fhir/DocumentReference/d1", payer, ehr, []string{"Authorization", "Bearer " + payer}, 400, "invalid", "repeated", ""},
+		{"EHR token with the EHR's iss signed by another key", "GET", "/fhir/DocumentReference/d1", payer, signRaw(t, strangerKey, "at+jwt", atClaims(nil)), nil, 401, "login", "EHR token: unknown_key", "invalid_token"},
+		{"id_token as the EHR token", "GET", "/fhir/DocumentReference/d1", payer, byEHR("JWT", jwt.MapClaims{"iss": iss, "sub": "prac-1", "aud": "dtr-app-at-ehr",
+			"exp": now.Add(time.Minute).Unix(), "iat": now.Unix(), "nonce": "n", "fhirUser": "Practitioner/prac-1"}), nil, 401, "login", "EHR token: wrong_type", "invalid_token"},
+		{"refresh token JWT as the EHR token", "GET", "/fhir/DocumentReference/d1", payer, byEHR("JWT", atClaims(func(c jwt.MapClaims) { c["token_use"] = "refresh_token" })), nil, 401, "login", "EHR token: wrong_type", "invalid_token"},
+		{"client assertion as the EHR token", "GET", "/fhir/DocumentReference/d1", payer, byEHR("JWT", jwt.MapClaims{"iss": iss, "sub": iss, "aud": iss + "/token",
+			"exp": now.Add(time.Minute).Unix(), "jti": "a"}), nil, 401, "login", "EHR token: wrong_type", "invalid_token"},
+		{"expired EHR token", "GET", "/fhir/DocumentReference/d1", payer, byEHR("at+jwt", atClaims(func(c jwt.MapClaims) {
+			c["iat"], c["exp"] = now.Add(-time.Hour).Unix(), now.Add(-time.Second).Unix()
+		})), nil, 401, "expired", "EHR token: expired", "invalid_token"},
+		{"EHR token not yet valid", "GET", "/fhir/DocumentReference/d1", payer, byEHR("at+jwt", atClaims(func(c jwt.MapClaims) { c["nbf"] = now.Add(5 * time.Minute).Unix() })), nil, 401, "login", "EHR token: not_yet_valid", "invalid_token"},
+		{"EHR token without exp", "GET", "/fhir/DocumentReference/d1", payer, byEHR("at+jwt", atClaims(func(c jwt.MapClaims) { delete(c, "exp") })), nil, 401, "login", "EHR token: missing_claim", "invalid_token"},
+		{"two tokens in the EHR header", "GET", "/fhir/DocumentReference/d1", payer, ehr + " " + ehr, nil, 401, "login", "X-EHR-Authorization bearer token malformed", "invalid_token"},
+		{"comma list in Authorization", "GET", "/fhir/DocumentReference/d1", payer + ", Bearer " + payer, ehr, nil, 401, "login", "Authorization bearer token malformed", "invalid_token"},
+		{"NUL in the payer token", "GET", "/fhir/DocumentReference/d1", payer[:20] + "\x00" + payer[20:], ehr, nil, 401, "login", "malformed", "invalid_token"},
+		{"non-ASCII in the EHR token", "GET", "/fhir/DocumentReference/d1", payer, ehr[:20] + "é" + ehr[20:], nil, 401, "login", "malformed", "invalid_token"},
+		{"NUL and invalid UTF-8 in the id", "GET", "/fhir/DocumentReference/%00%FF", "", "", nil, 401, "login", "payer access token missing", "Bearer"},
 		{"oversized payer token", "GET", "/fhir/DocumentReference/d1", strings.Repeat("A", 9000), ehr, nil, 401, "too-long", "larger than 8 KiB", "invalid_token"},
 		{"oversized EHR token", "GET", "/fhir/DocumentReference/d1", payer, strings.Repeat("A", 9000), nil, 401, "too-long", "larger than 8 KiB", "invalid_token"},
 	}
@@ -116,6 +145,12 @@ func TestGateRefusals(t *testing.T) {
 			ev := evs[0]
 			if !strings.Contains(ev.Reason, tt.reason) || ev.Status != tt.status || ev.Outcome != "4" || ev.ResourceType == "" {
 				t.Fatalf("audit event %+v, want reason containing %q", ev, tt.reason)
+			}
+			if ev.ResourceID != "" && ev.ResourceID != "d1" && ev.ResourceID != "q1" {
+				t.Fatalf("audited resource id %q is not the route's id", ev.ResourceID)
+			}
+			if strings.ContainsAny(ev.Reason, "\x00\xff") || !utf8.ValidString(ev.Reason) {
+				t.Fatalf("audit reason %q is not clean text", ev.Reason)
 			}
 			for _, field := range []string{ev.Reason, ev.ClientID, ev.FHIRUser, ev.EHRIssuer, ev.Patient, ev.Query} {
 				if strings.Contains(field, "eyJ") || (len(tt.payer) > 20 && strings.Contains(field, tt.payer[len(tt.payer)-20:])) {
@@ -154,29 +189,47 @@ func TestGateEHRUnavailable(t *testing.T) {
 	f.ehrSrv.mu.Lock()
 	delete(f.ehrSrv.active, revoked)
 	f.ehrSrv.mu.Unlock()
-	if rec := f.request("GET", "/fhir/DocumentReference/d1", payer, revoked); rec.Code != 401 {
-		t.Fatalf("revoked: %d", rec.Code)
+	rec = f.request("GET", "/fhir/DocumentReference/d1", payer, revoked)
+	if rec.Code != 401 || !strings.Contains(rec.Header().Get("WWW-Authenticate"), `error="invalid_token"`) || f.seen.Load() != nil {
+		t.Fatalf("revoked: %d %v", rec.Code, rec.Header())
+	}
+	if ev := f.audit.all()[len(f.audit.all())-1]; ev.Status != 401 || ev.Outcome != "4" || ev.Reason != "EHR token: inactive (issuer "+f.ehrSrv.issuer+")" {
+		t.Fatalf("audit of a revoked token %+v", ev)
 	}
 	// Active without a patient.
 	noPatient := f.ehrSrv.token(t, func(c *accesstoken.Claims) { c.Patient = "" })
-	if rec := f.request("GET", "/fhir/DocumentReference/d1", payer, noPatient); rec.Code != 401 {
-		t.Fatalf("no patient: %d", rec.Code)
+	rec = f.request("GET", "/fhir/DocumentReference/d1", payer, noPatient)
+	if rec.Code != 401 || !strings.Contains(rec.Header().Get("WWW-Authenticate"), `error="invalid_token"`) || f.seen.Load() != nil {
+		t.Fatalf("no patient: %d %v", rec.Code, rec.Header())
 	}
-	if ev := f.audit.all()[len(f.audit.all())-1]; !strings.Contains(ev.Reason, "no patient") {
+	if ev := f.audit.all()[len(f.audit.all())-1]; ev.Status != 401 || ev.Reason != "EHR token has no patient" || ev.FHIRUser != "Practitioner/prac-1" {
 		t.Fatalf("audit %+v", ev)
 	}
 }
 
 // TestGateRateLimitBeforeCrypto: beyond the burst the gate answers 429 with
-// Retry-After without verifying either token.
+// Retry-After without verifying either token. The bucket is the verified
+// client's only for a payer token the verifier has already verified (a
+// hash lookup in its cache); anything else is throttled per remote address.
+// So forged tokens naming dtr-app, however many, never drain dtr-app's
+// bucket, and a flood of them from one address is throttled by that
+// address's bucket, with no verification for any throttled request. The
+// clock is frozen: no token comes back unless the test advances it.
 func TestGateRateLimitBeforeCrypto(t *testing.T) {
-	f := newFixture(t, trust.ModeJWKS, func(c *Config) { c.RateLimit = 1 }) // burst 2
+	clk := &clock{t: time.Now()}
+	f := newFixture(t, trust.ModeJWKS, func(c *Config) { c.RateLimit, c.Now = 1, clk.Now }) // burst 2
+	const app, attacker, anonymous = "192.0.2.10:1000", "203.0.113.66:4444", "198.51.100.7:5555"
 	payer := f.payerToken("dtr-app", fullScope)
 	ehr := f.ehrSrv.token(t, nil)
+	sigChecks := func() int64 { return f.payer.v.Verifications() }
+
+	// dtr-app's first request (token not yet verified) takes from its
+	// address's bucket; from then on the token is known and dtr-app has its
+	// own bucket of 2.
 	codes := map[int]int{}
 	var last *http.Response
 	for range 10 {
-		rec := f.request("GET", "/fhir/DocumentReference/d1", payer, ehr)
+		rec := f.requestFrom(app, "GET", "/fhir/DocumentReference/d1", payer, ehr)
 		codes[rec.Code]++
 		if rec.Code == 429 {
 			last = rec.Result()
@@ -185,53 +238,110 @@ func TestGateRateLimitBeforeCrypto(t *testing.T) {
 			}
 		}
 	}
-	if codes[200] != 2 || codes[429] != 8 {
-		t.Fatalf("codes %v, want 2x200 and 8x429", codes)
+	if codes[200] != 3 || codes[429] != 7 {
+		t.Fatalf("codes %v, want 3x200 (1 from the address bucket, 2 from dtr-app's) and 7x429", codes)
 	}
 	if ra, err := strconv.Atoi(last.Header.Get("Retry-After")); err != nil || ra < 1 {
 		t.Fatalf("Retry-After %q", last.Header.Get("Retry-After"))
 	}
-	if p, e := f.payer.n.Load(), f.ehr.n.Load(); p != 2 || e != 2 {
-		t.Fatalf("%d payer and %d EHR verifications; want 2 each (none for throttled requests)", p, e)
+	if p, e, s := f.payer.n.Load(), f.ehr.n.Load(), sigChecks(); p != 3 || e != 3 || s != 1 {
+		t.Fatalf("%d payer verifications (%d signature checks), %d EHR validations; want 3 (1), 3: none for throttled requests", p, s, e)
 	}
-	// Forged tokens claiming the same client share its bucket and cost no
-	// verification either.
-	forged := payerTokenWith(t, mustKey(t), "dtr-app", fullScope)
-	for range 5 {
-		if rec := f.request("GET", "/fhir/DocumentReference/d1", forged, ehr); rec.Code != 429 {
-			t.Fatalf("forged token: %d", rec.Code)
+	for _, ev := range f.audit.all() {
+		if ev.Status != 429 || ev.ClientID != "dtr-app" || ev.Reason != "rate limit exceeded for client dtr-app" {
+			t.Fatalf("throttle of a verified client audited as %+v", ev)
 		}
 	}
-	if p := f.payer.n.Load(); p != 2 {
-		t.Fatalf("%d payer verifications after a throttled flood", p)
+
+	// A second ten seconds later dtr-app has its full bucket again.
+	clk.Advance(10 * time.Second)
+	// The attacker floods from one address with forged tokens naming
+	// dtr-app (signed with its own key): two get past the limiter and fail
+	// verification, the rest are throttled by the attacker's address,
+	// unverified.
+	forged := payerTokenWith(t, mustKey(t), "dtr-app", fullScope)
+	flood := map[int]int{}
+	for i := range 20 {
+		tok := forged
+		if i%2 == 1 {
+			tok = payerTokenWith(t, mustKey(t), "dtr-app", fullScope) // distinct forgeries: no cache to hide behind
+		}
+		flood[f.requestFrom(attacker, "GET", "/fhir/DocumentReference/d1", tok, ehr).Code]++
 	}
-	// Another client has its own bucket.
-	if rec := f.request("GET", "/fhir/Questionnaire/q1", f.payerToken("other", fullScope), ""); rec.Code != 200 {
-		t.Fatalf("other client: %d", rec.Code)
+	if flood[401] != 2 || flood[429] != 18 {
+		t.Fatalf("forged flood codes %v, want 2x401 and 18x429", flood)
 	}
-	// Without a token the bucket is the remote address.
+	if s := sigChecks(); s != 3 {
+		t.Fatalf("%d signature checks after the flood, want 3 (none for the 18 throttled forgeries)", s)
+	}
+	if e := f.ehr.n.Load(); e != 3 {
+		t.Fatalf("%d EHR validations after the flood", e)
+	}
+	// dtr-app's bucket was not touched by tokens merely naming it.
+	for i := range 2 {
+		if rec := f.requestFrom(app, "GET", "/fhir/DocumentReference/d1", payer, ehr); rec.Code != 200 {
+			t.Fatalf("dtr-app request %d after the forged flood: %d %s", i, rec.Code, rec.Body)
+		}
+	}
+	if rec := f.requestFrom(app, "GET", "/fhir/DocumentReference/d1", payer, ehr); rec.Code != 429 {
+		t.Fatalf("dtr-app beyond its own burst: %d", rec.Code)
+	}
+	// The same forged flood from dtr-app's own address does not touch its
+	// client bucket either (it drains the address bucket only).
+	clk.Advance(10 * time.Second)
+	for range 5 {
+		f.requestFrom(app, "GET", "/fhir/DocumentReference/d1", forged, ehr)
+	}
+	for i := range 2 {
+		if rec := f.requestFrom(app, "GET", "/fhir/DocumentReference/d1", payer, ehr); rec.Code != 200 {
+			t.Fatalf("dtr-app request %d after forgeries from its own address: %d", i, rec.Code)
+		}
+	}
+
+	// Another verified client has its own bucket.
+	other := f.payerToken("other", fullScope)
+	clk.Advance(10 * time.Second)
+	for i := range 3 {
+		if rec := f.requestFrom(app, "GET", "/fhir/Questionnaire/q1", other, ""); rec.Code != 200 {
+			t.Fatalf("other client request %d: %d", i, rec.Code)
+		}
+	}
+
+	// Without a token the bucket is the remote address; X-Forwarded-For
+	// does not pick another one.
 	for range 2 {
-		f.request("GET", "/fhir/Questionnaire/q1", "", "")
+		f.requestFrom(anonymous, "GET", "/fhir/Questionnaire/q1", "", "")
 	}
-	rec := f.request("GET", "/fhir/Questionnaire/q1", "", "")
-	if rec.Code != 429 {
+	if rec := f.requestFrom(anonymous, "GET", "/fhir/Questionnaire/q1", "", ""); rec.Code != 429 {
 		t.Fatalf("anonymous flood: %d", rec.Code)
 	}
-	// X-Forwarded-For does not pick another bucket.
-	if rec := f.request("GET", "/fhir/Questionnaire/q1", "", "", "X-Forwarded-For", "203.0.113.9"); rec.Code != 429 {
+	if rec := f.requestFrom(anonymous, "GET", "/fhir/Questionnaire/q1", "", "", "X-Forwarded-For", "203.0.113.9"); rec.Code != 429 {
 		t.Fatalf("X-Forwarded-For escaped the limit: %d", rec.Code)
 	}
-	throttled := 0
+	clk.Advance(time.Second) // one token back after Retry-After
+	if rec := f.requestFrom(anonymous, "GET", "/fhir/Questionnaire/q1", "", ""); rec.Code != 401 {
+		t.Fatalf("after a second: %d, want the request through the limiter (401: no token)", rec.Code)
+	}
+
+	byReason := map[string]int{}
 	for _, ev := range f.audit.all() {
 		if ev.Status == 429 {
-			throttled++
-			if !strings.Contains(ev.Reason, "rate limit") || ev.ClientID != "" {
-				t.Fatalf("throttle audit %+v", ev)
-			}
+			byReason[ev.Reason+" / client="+ev.ClientID]++
 		}
 	}
-	if throttled != 15 {
-		t.Fatalf("%d throttled requests audited, want 15", throttled)
+	want := map[string]int{
+		"rate limit exceeded for client dtr-app / client=dtr-app":                 8,
+		"rate limit exceeded for unverified requests from 203.0.113.66 / client=": 18,
+		"rate limit exceeded for unverified requests from 192.0.2.10 / client=":   3,
+		"rate limit exceeded for unverified requests from 198.51.100.7 / client=": 2,
+	}
+	if len(byReason) != len(want) {
+		t.Fatalf("throttle audit %v, want %v", byReason, want)
+	}
+	for k, n := range want {
+		if byReason[k] != n {
+			t.Fatalf("throttle audit %v, want %v", byReason, want)
+		}
 	}
 }
 
@@ -262,4 +372,21 @@ func mustKey(t testing.TB) *jwks.SigningKey {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// signRaw signs claims with key, with the given typ header ("" for none).
+func signRaw(t testing.TB, key *jwks.SigningKey, typ string, claims jwt.MapClaims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(key.Method(), claims)
+	tok.Header["kid"] = key.KID
+	if typ == "" {
+		delete(tok.Header, "typ")
+	} else {
+		tok.Header["typ"] = typ
+	}
+	s, err := tok.SignedString(key.Private)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

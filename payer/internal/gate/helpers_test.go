@@ -59,6 +59,9 @@ func (c *countingPayer) Verify(ctx context.Context, raw string) (*authz.PayerTok
 	return c.v.Verify(ctx, raw)
 }
 
+// CachedClient is a hash lookup, not a verification: not counted.
+func (c *countingPayer) CachedClient(raw string) (string, bool) { return c.v.CachedClient(raw) }
+
 type countingEHR struct {
 	v *trust.Validator
 	n atomic.Int64
@@ -167,6 +170,24 @@ func (e *ehrServer) token(t testing.TB, mut func(c *accesstoken.Claims)) string 
 	return raw
 }
 
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
 // fixture is a gate in front of a handler that reports the principal.
 type fixture struct {
 	t        testing.TB
@@ -260,7 +281,16 @@ const fullScope = "system/Questionnaire.rs system/DocumentReference.cruds system
 // request sends method path with the two tokens ("" to omit) and extra
 // headers.
 func (f *fixture) request(method, path, payer, ehr string, hdr ...string) *httptest.ResponseRecorder {
+	return f.requestFrom("", method, path, payer, ehr, hdr...)
+}
+
+// requestFrom is request from the remote address addr ("host:port"; ""
+// keeps httptest's 192.0.2.1:1234).
+func (f *fixture) requestFrom(addr, method, path, payer, ehr string, hdr ...string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, path, strings.NewReader(""))
+	if addr != "" {
+		req.RemoteAddr = addr
+	}
 	if payer != "" {
 		req.Header.Set("Authorization", "Bearer "+payer)
 	}

@@ -1,12 +1,7 @@
 package gate
 
 import (
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"math"
-	"strings"
 	"sync"
 	"time"
 )
@@ -75,44 +70,4 @@ func (l *limiter) sweepLocked(now time.Time) {
 	if len(l.buckets) >= maxBuckets { // a flood of distinct keys: start over
 		clear(l.buckets)
 	}
-}
-
-// rateKey is the bucket of a request: the client_id claimed by its payer
-// token, read WITHOUT verifying anything (so a flood is refused before any
-// cryptography), or the remote address when there is none. Long values
-// are hashed so keys stay small.
-func rateKey(bearer, remoteIP string) string {
-	if id := peekClientID(bearer); id != "" {
-		if len(id) > 128 {
-			sum := sha256.Sum256([]byte(id))
-			id = hex.EncodeToString(sum[:])
-		}
-		return "client:" + id
-	}
-	return "ip:" + remoteIP
-}
-
-// peekClientID reads the client_id claim of a compact JWS without
-// checking its signature. Anything unreadable yields "".
-func peekClientID(tok string) string {
-	first := strings.IndexByte(tok, '.')
-	if first < 0 {
-		return ""
-	}
-	rest := tok[first+1:]
-	second := strings.IndexByte(rest, '.')
-	if second < 0 {
-		return ""
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(rest[:second])
-	if err != nil {
-		return ""
-	}
-	var c struct {
-		ClientID string `json:"client_id"`
-	}
-	if json.Unmarshal(payload, &c) != nil {
-		return ""
-	}
-	return c.ClientID
 }

@@ -342,7 +342,16 @@ func (h *Handler) search(params url.Values) (matches []*entry, count int, summar
 				default:
 					return nil, 0, false, false, &searchFailure{fhir.IssueValue, "_total must be none, estimate or accurate"}
 				}
-			case "_format", "_pretty":
+			case "_format":
+				switch v {
+				case "json", "application/json", "application/fhir+json":
+				default:
+					return nil, 0, false, false, &searchFailure{fhir.IssueNotSupported, "only JSON is supported (_format)"}
+				}
+			case "_pretty":
+				if v != "true" && v != "false" {
+					return nil, 0, false, false, &searchFailure{fhir.IssueValue, "_pretty must be true or false"}
+				}
 			default:
 				return nil, 0, false, false, &searchFailure{fhir.IssueNotSupported, "unsupported search parameter " + clip(name)}
 			}

@@ -230,7 +230,7 @@ func TestSearch(t *testing.T) {
 			}
 		})
 	}
-	for _, q := range []string{"name:missing=true", "subject.name=x", "publisher=x", "_include=x", "_count=x", "_summary=data", "name="} {
+	for _, q := range []string{"name:missing=true", "subject.name=x", "publisher=x", "_include=x", "_count=x", "_summary=data", "name=", "_format=xml", "_format=application/fhir%2Bxml", "_pretty=maybe"} {
 		t.Run("refused "+q, func(t *testing.T) {
 			w := e.do(t, "noehr", "GET", "/fhir/Questionnaire?"+q, nil, "")
 			if w.Code != 400 {
@@ -325,6 +325,8 @@ func TestQuestionnairePackage(t *testing.T) {
 		{name: "duplicate key", caller: "p1", body: []byte(`{"resourceType":"Parameters","parameter":[],"parameter":[]}`), status: 400, code: "structure"},
 		{name: "case-variant key in a resource", caller: "p1", body: params(res("coverage", `{"resourceType":"Coverage","Beneficiary":{"reference":"Patient/pat-2"},"beneficiary":{"reference":"Patient/pat-1"}}`), oxygen), status: 400, code: "structure"},
 		{name: "wrong media type", caller: "p1", body: params(cov1, oxygen), ctype: "text/plain", status: 415, code: "not-supported"},
+		{name: "latin-1 charset", caller: "p1", body: params(cov1, oxygen), ctype: "application/fhir+json; charset=iso-8859-1", status: 415, code: "not-supported"},
+		{name: "utf-8 charset", caller: "p1", body: params(cov1, oxygen), ctype: "application/fhir+json; charset=utf-8", status: 200, want: []string{"home-oxygen"}},
 		{name: "no caller", caller: "", body: params(cov1, oxygen), status: 401, code: "login"},
 	}
 	for _, tc := range cases {

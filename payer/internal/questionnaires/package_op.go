@@ -152,7 +152,15 @@ func bad(code, hint string) *failure {
 
 // readPackageInput reads and validates the input Parameters.
 func (h *Handler) readPackageInput(c *gin.Context) (*packageInput, *failure) {
-	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if ce := strings.TrimSpace(c.GetHeader("Content-Encoding")); ce != "" && !strings.EqualFold(ce, "identity") {
+		return nil, &failure{status: http.StatusUnsupportedMediaType, code: fhir.IssueNotSupported,
+			hint: "Content-Encoding is not supported; send the body uncompressed", reason: "unsupported content encoding"}
+	}
+	mt, mparams, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if cs, ok := mparams["charset"]; err == nil && ok && !strings.EqualFold(cs, "utf-8") {
+		return nil, &failure{status: http.StatusUnsupportedMediaType, code: fhir.IssueNotSupported,
+			hint: "the body must be UTF-8 (charset=utf-8)", reason: "unsupported charset"}
+	}
 	if err != nil || (mt != fhir.ContentType && mt != "application/json") {
 		return nil, &failure{status: http.StatusUnsupportedMediaType, code: fhir.IssueNotSupported,
 			hint: "the body must be a Parameters resource as application/fhir+json", reason: "unsupported media type"}

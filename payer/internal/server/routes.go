@@ -27,11 +27,11 @@ const MaxBody = 2 << 20
 //	GET  /.well-known/jwks.json                     the payer's public keys
 //	GET  /fhir/.well-known/smart-configuration      SMART Backend Services discovery
 //	GET  /fhir/metadata                             CapabilityStatement (no authentication)
-//	POST /oauth/register                            RFC 7591 registration
-//	POST /oauth/token                               client_credentials token endpoint
+//	POST /oauth/register                            RFC 7591 registration (rate limited per address)
+//	POST /oauth/token                               client_credentials token endpoint (rate limited per address)
 //	     /fhir/Questionnaire (read, search, $questionnaire-package)   behind the gate, EHR token optional
 //	     /fhir/DocumentReference, /fhir/QuestionnaireResponse         behind the gate, EHR token required
-//	GET  /fhir/AuditEvent                           admin token only
+//	GET  /fhir/AuditEvent                           admin token only (rate limited per address)
 //	GET  /console, /console/{login,documents,audit}, POST /console/{login,logout}   admin console
 //	GET  /static/*                                  embedded static files
 //
@@ -60,11 +60,17 @@ func routes(d *deps) http.Handler {
 	e.HEAD(authz.JWKSPath, keys)
 	e.GET(authz.DiscoveryPath, d.authz.Discovery())
 	e.HEAD(authz.DiscoveryPath, d.authz.Discovery())
-	e.POST(authz.RegistrationPath, d.authz.Register())
-	e.POST(authz.TokenPath, d.authz.Token())
+	// Callers of these routes are not authenticated yet, and a client
+	// assertion costs a signature check: a per-address rate limit comes
+	// first (429 with Retry-After), in buckets of their own.
+	g := d.gate
+	oauthThrottled := func(c *gin.Context, hint string) {
+		oautherr.Write(c.Writer, oautherr.New(oautherr.CodeSlowDown, http.StatusTooManyRequests, "%s", hint))
+	}
+	e.POST(authz.RegistrationPath, g.Throttle("registration", gate.Rule{Action: "C", Interaction: "register"}, oauthThrottled), d.authz.Register())
+	e.POST(authz.TokenPath, g.Throttle("token", gate.Rule{Action: "E", Interaction: "token"}, oauthThrottled), d.authz.Token())
 
 	f := e.Group(authz.FHIRPath)
-	g := d.gate
 	f.GET("/metadata", d.metadata)
 
 	// Questionnaires: payer token; the EHR token is optional, and validated,
@@ -96,12 +102,19 @@ func routes(d *deps) http.Handler {
 	}
 
 	// The audit trail, for the admin.
-	f.GET("/AuditEvent", audit.AdminOnly(d.adminToken, audit.WithDenialAudit(d.auditStore, d.log)), d.auditH.Search)
+	fhirThrottled := func(c *gin.Context, hint string) {
+		fhir.WriteOutcome(c.Writer, http.StatusTooManyRequests, fhir.IssueThrottled, hint)
+	}
+	f.GET("/AuditEvent", g.Throttle("admin", gate.Rule{ResourceType: "AuditEvent", Action: "R", Interaction: "search-type"}, fhirThrottled),
+		audit.AdminOnly(d.adminToken, audit.WithDenialAudit(d.auditStore, d.log)), d.auditH.Search)
 
 	// The admin console (it authenticates itself with the admin token).
+	pageThrottled := func(c *gin.Context, hint string) {
+		c.Data(http.StatusTooManyRequests, "text/plain; charset=utf-8", []byte(hint))
+	}
 	e.GET("/console", d.console.Index)
 	e.GET("/console/login", d.console.LoginForm)
-	e.POST("/console/login", d.console.Login)
+	e.POST("/console/login", g.Throttle("admin", gate.Rule{Action: "E", Interaction: "login"}, pageThrottled), d.console.Login)
 	e.POST("/console/logout", d.console.Logout)
 	e.GET("/console/documents", d.console.Documents)
 	e.GET("/console/audit", d.console.AuditTrail)

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/gin-gonic/gin"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"gorm.io/gorm"
 
 	"dtrsandbox/payer/internal/audit"
@@ -82,6 +82,11 @@ type Server struct {
 	db             *gorm.DB
 	adminTokenPath string
 	ready          atomic.Bool
+
+	// The two token verifiers, for tests and benchmarks that count
+	// signature checks and introspection calls.
+	payerTokens *authz.AccessTokenVerifier
+	ehrTokens   *trust.Validator
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -228,6 +233,7 @@ func New(ctx context.Context, cfg Config) (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	s.payerTokens, s.ehrTokens = az.AccessTokens(), validator
 	s.handler = routes(&deps{
 		log: log, fhirBase: fhirBase, keys: keys, authz: az, gate: g, metadata: metadata,
 		auditStore: auditStore, auditH: auditH, docs: docs, quest: quest, console: cons, adminToken: adminToken,

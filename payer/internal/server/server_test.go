@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,21 +23,54 @@ import (
 	"dtrsandbox/payer/internal/authz"
 	"dtrsandbox/shared/accesstoken"
 	"dtrsandbox/shared/clientauth"
+	"dtrsandbox/shared/httpserver"
 	"dtrsandbox/shared/jwks"
 )
 
 // world is a payer served over loopback HTTP, with a SMART app (its JWK
-// Set) and an EHR (its JWK Set, jwks mode) around it.
+// Set) and an EHR (its JWK Set and an RFC 7662 introspection endpoint that
+// knows the tokens ehrToken issued) around it; the registry lists the EHR
+// in jwks mode, or in introspection mode (newWorldMode).
 type world struct {
 	t        testing.TB
 	srv      *Server
-	ts       *httptest.Server
+	stop     func() // stops serving (graceful shutdown), idempotent
 	url      string
 	appKey   *jwks.SigningKey
 	ehrKey   *jwks.SigningKey
 	ehrURL   string
 	dataDir  string
 	registry string
+
+	issued         sync.Map // EHR token -> introspection answer
+	introspections atomic.Int64
+}
+
+// ehrServer serves the world's EHR: its key set and introspection for the
+// payer (client_secret_basic payer:s).
+func (w *world) ehrServer(t testing.TB) *httptest.Server {
+	set, err := jwks.Set{w.ehrKey}.MarshalPublic()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /jwks", func(rw http.ResponseWriter, r *http.Request) { rw.Write(set) })
+	mux.HandleFunc("POST /introspect", func(rw http.ResponseWriter, r *http.Request) {
+		w.introspections.Add(1)
+		if id, secret, ok := r.BasicAuth(); !ok || id != "payer" || secret != "s" {
+			http.Error(rw, `{"error":"invalid_client"}`, http.StatusUnauthorized)
+			return
+		}
+		ans := any(map[string]any{"active": false})
+		if a, ok := w.issued.Load(r.PostFormValue("token")); ok {
+			ans = a
+		}
+		rw.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(rw).Encode(ans)
+	})
+	s := httptest.NewServer(mux)
+	t.Cleanup(s.Close)
+	return s
 }
 
 func keyServer(t testing.TB, key *jwks.SigningKey, path string) *httptest.Server {
@@ -50,6 +87,13 @@ func keyServer(t testing.TB, key *jwks.SigningKey, path string) *httptest.Server
 
 func newWorld(t testing.TB, mut func(c *Config)) *world {
 	t.Helper()
+	return newWorldMode(t, "jwks", mut)
+}
+
+// newWorldMode is newWorld with the EHR listed in mode (jwks or
+// introspection).
+func newWorldMode(t testing.TB, mode string, mut func(c *Config)) *world {
+	t.Helper()
 	w := &world{t: t, dataDir: t.TempDir()}
 	var err error
 	if w.appKey, err = jwks.Generate("ES384"); err != nil {
@@ -59,15 +103,24 @@ func newWorld(t testing.TB, mut func(c *Config)) *world {
 		t.Fatal(err)
 	}
 	app := keyServer(t, w.appKey, "/.well-known/jwks.json")
-	ehr := keyServer(t, w.ehrKey, "/jwks")
+	ehr := w.ehrServer(t)
 	w.ehrURL = ehr.URL + "/fhir"
 	w.registry = filepath.Join(w.dataDir, "trusted-ehrs.json")
 	reg := fmt.Sprintf(`{"ehrs":[{"issuer":%q,"mode":"jwks","jwks_uri":%q}]}`, w.ehrURL, ehr.URL+"/jwks")
+	if mode == "introspection" {
+		reg = fmt.Sprintf(`{"ehrs":[{"issuer":%q,"mode":"introspection","jwks_uri":%q,"introspection_endpoint":%q,`+
+			`"client_id":"payer","client_auth":"client_secret_basic","client_secret":"s"}]}`, w.ehrURL, ehr.URL+"/jwks", ehr.URL+"/introspect")
+	}
 	if err := os.WriteFile(w.registry, []byte(reg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	w.ts = httptest.NewUnstartedServer(nil)
-	w.url = "http://" + w.ts.Listener.Addr().String()
+	// The payer is served as cmd/payer serves it (httpserver.Serve: the
+	// production timeouts and header cap), over loopback HTTP.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.url = "http://" + ln.Addr().String()
 	cfg := Config{
 		PublicURL: w.url, DataDir: w.dataDir, TrustedEHRsPath: w.registry, RegistrationOpen: true,
 		SmartAppURL: app.URL, EHRIssuer: w.ehrURL, RateLimit: 100, RegistryPollInterval: 20 * time.Millisecond,
@@ -81,9 +134,25 @@ func newWorld(t testing.TB, mut func(c *Config)) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.srv.Close() })
-	w.ts.Config.Handler = w.srv.Handler()
-	w.ts.Start()
-	t.Cleanup(w.ts.Close)
+	serveCtx, cancelServe := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	go func() {
+		done <- httpserver.Serve(serveCtx, ln, httpserver.Config{Handler: w.srv.Handler(), Logger: log})
+	}()
+	var once sync.Once
+	w.stop = func() {
+		once.Do(func() {
+			cancelServe()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		})
+	}
+	t.Cleanup(w.stop) // before srv.Close: in-flight requests finish first
 	return w
 }
 
@@ -128,17 +197,24 @@ func (w *world) payerToken(scope string) string {
 func (w *world) ehrToken(clientID, patient string) string {
 	w.t.Helper()
 	now := time.Now()
-	raw, err := accesstoken.Sign(w.ehrKey, &accesstoken.Claims{
+	c := &accesstoken.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{Issuer: w.ehrURL, Subject: "prac-1", Audience: jwt.ClaimStrings{w.ehrURL},
-			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(5 * time.Minute)), ID: fmt.Sprint(now.UnixNano())},
-		ClientID: clientID, Scope: "launch openid fhirUser patient/*.rs user/QuestionnaireResponse.cru", Patient: patient,
-		FHIRUser: "Practitioner/prac-1",
-	})
+			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(5 * time.Minute)), ID: fmt.Sprint(ehrJTI.Add(1))},
+		ClientID: clientID, Scope: ehrScope, Patient: patient, FHIRUser: "Practitioner/prac-1",
+	}
+	raw, err := accesstoken.Sign(w.ehrKey, c)
 	if err != nil {
 		w.t.Fatal(err)
 	}
+	w.issued.Store(raw, map[string]any{"active": true, "client_id": clientID, "scope": c.Scope, "patient": patient,
+		"fhirUser": c.FHIRUser, "sub": c.Subject, "iss": c.Issuer, "exp": c.ExpiresAt.Unix(), "iat": c.IssuedAt.Unix(), "token_type": "Bearer"})
 	return raw
 }
+
+// ehrScope is the scope of the world's EHR launch tokens.
+const ehrScope = "launch openid fhirUser patient/*.rs user/QuestionnaireResponse.cru"
+
+var ehrJTI atomic.Int64
 
 func (w *world) adminToken() string {
 	b, err := os.ReadFile(w.srv.AdminTokenPath())
@@ -307,7 +383,7 @@ func TestRegistryReloadWithoutRestart(t *testing.T) {
 	if err := os.WriteFile(w.registry, []byte(`{"ehrs":[]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // generous for a loaded CI machine; the poll is 20ms
 	for {
 		resp, body := w.do("GET", "/fhir/QuestionnaireResponse", "", auth...)
 		if resp.StatusCode == 401 && strings.Contains(body, "not a trusted EHR") {
@@ -343,7 +419,7 @@ func TestRestartKeepsKeysAndSeed(t *testing.T) {
 	w := newWorld(t, nil)
 	_, before := w.do("GET", "/.well-known/jwks.json", "")
 	admin := w.adminToken()
-	w.ts.Close()
+	w.stop()
 	w.srv.Close()
 	srv2, err := New(context.Background(), Config{PublicURL: w.url, DataDir: w.dataDir, TrustedEHRsPath: w.registry,
 		SmartAppURL: "https://app.example", EHRIssuer: w.ehrURL})

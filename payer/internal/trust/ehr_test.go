@@ -62,6 +62,8 @@ type fakeEHR struct {
 	secret    string
 	payerKeys *jose.JSONWebKeySet
 	jwksDown  bool
+	// jwksCacheControl is the Cache-Control of the JWK Set ("max-age=300").
+	jwksCacheControl string
 
 	jwksHits      atomic.Int64
 	introspectHit atomic.Int64
@@ -99,7 +101,7 @@ func newFakeEHR(t testing.TB, clk *clock) *fakeEHR {
 	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
 		e.jwksHits.Add(1)
 		e.mu.Lock()
-		down := e.jwksDown
+		down, cc := e.jwksDown, e.jwksCacheControl
 		set := append(jwks.Set{e.key}, e.extraKeys...)
 		e.mu.Unlock()
 		if down {
@@ -107,7 +109,10 @@ func newFakeEHR(t testing.TB, clk *clock) *fakeEHR {
 			return
 		}
 		b, _ := set.MarshalPublic()
-		w.Header().Set("Cache-Control", "max-age=300")
+		if cc == "" {
+			cc = "max-age=300"
+		}
+		w.Header().Set("Cache-Control", cc)
 		w.Write(b)
 	})
 	mux.HandleFunc("POST /introspect", e.introspect)

@@ -184,6 +184,47 @@ func TestJWKSModeRefetchLimit(t *testing.T) {
 	}
 }
 
+// TestJWKSModeCacheControl: the EHR's key set is reused while its
+// Cache-Control max-age runs (fresh tokens with a known kid cost no fetch),
+// fetched again once it has run out, and kept at least a minute when the
+// EHR says no-store (so a token flood cannot make the payer hammer it).
+func TestJWKSModeCacheControl(t *testing.T) {
+	cases := []struct {
+		cacheControl string
+		fresh        time.Duration // still cached just before this
+	}{
+		{"max-age=300", 300 * time.Second},
+		{"public, max-age=120", 120 * time.Second},
+		{"no-store", time.Minute},
+		{"max-age=5", time.Minute}, // floor: at most one fetch a minute
+	}
+	for _, tc := range cases {
+		t.Run(tc.cacheControl, func(t *testing.T) {
+			clk := newClock()
+			ehr := newFakeEHR(t, clk)
+			ehr.jwksCacheControl = tc.cacheControl
+			v := newValidator(t, mustRegistry(t, ehr.entry(ModeJWKS)), clk)
+			validate := func() {
+				t.Helper()
+				if _, err := v.Validate(t.Context(), ehr.token(nil)); err != nil { // a new token each time: no token cache
+					t.Fatal(err)
+				}
+			}
+			validate()
+			clk.Advance(tc.fresh - time.Second)
+			validate()
+			if n := ehr.jwksHits.Load(); n != 1 {
+				t.Fatalf("%d JWKS fetches within the cache lifetime, want 1", n)
+			}
+			clk.Advance(2 * time.Second)
+			validate()
+			if n := ehr.jwksHits.Load(); n != 2 {
+				t.Fatalf("%d JWKS fetches after the cache lifetime, want 2", n)
+			}
+		})
+	}
+}
+
 // TestJWKSModeCache: a verified token is served from the cache (no
 // further signature checks) until its exp, and not after.
 func TestJWKSModeCache(t *testing.T) {

@@ -80,6 +80,13 @@ func postgresURL(tb testing.TB) string {
 	return strings.Replace(pgServer, "/postgres?", "/"+name+"?", 1)
 }
 
+// URL returns the URL of a new, empty PostgreSQL database on the shared
+// server, for code that opens its own database (a service Config).
+func URL(tb testing.TB) string {
+	tb.Helper()
+	return postgresURL(tb)
+}
+
 // Open returns a fresh database of driver ("sqlite" or "postgres"),
 // closed when tb ends.
 func Open(tb testing.TB, driver string) *gorm.DB {
