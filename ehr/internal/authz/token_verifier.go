@@ -36,24 +36,11 @@ func (v *TokenVerifier) VerifyAccessToken(ctx context.Context, raw string) (*sma
 	if err != nil {
 		return nil, err
 	}
-	scopes, perr := smart.ParseScopes(t.claims.Scope)
+	ac, perr := t.claims.AccessContext()
 	if perr != nil {
 		return nil, oautherr.InvalidToken("The access token is not valid.").WithCause(perr)
 	}
-	c := t.claims
-	return &smart.AccessContext{
-		Issuer:      c.Issuer,
-		ClientID:    c.ClientID,
-		Subject:     c.Subject,
-		FHIRUser:    c.FHIRUser,
-		Patient:     c.Patient,
-		Encounter:   c.Encounter,
-		Scopes:      scopes,
-		FHIRContext: c.FHIRContext,
-		IssuedAt:    c.IssuedAt.Time,
-		ExpiresAt:   c.ExpiresAt.Time,
-		TokenID:     c.ID,
-	}, nil
+	return ac, nil
 }
 
 // check verifies raw and finds its active grant.
