@@ -3,6 +3,9 @@
 # docker-compose.yml runs all three. Build context: the repository root.
 
 # --- build: the three services (cgo, for SQLite) and the healthcheck -------
+# scripts/healthcheck is what docker-compose.yml's healthchecks run
+# (`healthcheck https://localhost:<port>`: GET /healthz, trusting
+# $SANDBOX_DATA_DIR/tls/ca.pem); every binary lands in /usr/local/bin.
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 ENV CGO_ENABLED=1 GOFLAGS=-trimpath

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -123,6 +124,7 @@ func browserFlow(t *testing.T, tabHook func(context.Context)) {
 	if tabHook != nil {
 		tabHook(tab1)
 	}
+	console1 := collectConsole(tab1)
 	b := &tab{t: t, ctx: tab1, dir: artifacts}
 	b.do(chromedp.Navigate(ehr+"/"), chromedp.WaitVisible(chromedp.CSS("#sign-in")))
 	b.shot("01-ehr-sign-in")
@@ -153,6 +155,7 @@ func browserFlow(t *testing.T, tabHook func(context.Context)) {
 	// --- second tab: launch again, the draft is there, complete, submit ---
 	// The first tab is closed: its sessionStorage copy of the answers goes
 	// with it, so what the relaunch shows comes from the payer.
+	console1.check(t, app)
 	if err := chromedp.Cancel(tab1); err != nil {
 		t.Fatalf("closing the first tab: %v", err)
 	}
@@ -164,6 +167,7 @@ func browserFlow(t *testing.T, tabHook func(context.Context)) {
 	if tabHook != nil {
 		tabHook(tab2)
 	}
+	console2 := collectConsole(tab2)
 	b = &tab{t: t, ctx: tab2, dir: artifacts, n: b.n}
 	b.do(chromedp.Navigate(ehr + "/patients/pat-1"))
 	b.expectPage("orders", "pat-1's chart")
@@ -212,6 +216,12 @@ func browserFlow(t *testing.T, tabHook func(context.Context)) {
 	// The app's document list shows the final document.
 	b.poll(`document.getElementById('documents').innerText.includes(` + jsString(submitted) + `)`)
 	b.shot("09-app-submitted")
+	// The security panel shows decoded claims; the page holds no token.
+	b.poll(`document.getElementById('sec-payer-at').textContent.includes('"payload"')`)
+	if html := b.eval(`document.documentElement.outerHTML`); jwtPattern.MatchString(html) {
+		t.Errorf("the app page holds a JWT-shaped string: %.80s…", jwtPattern.FindString(html))
+	}
+	console2.check(t, app)
 	status := b.text(chromedp.CSS("#status"))
 	m := regexp.MustCompile(`QuestionnaireResponse/([A-Za-z0-9\-.]+)`).FindStringSubmatch(status)
 	if m == nil {
@@ -267,8 +277,11 @@ func (b *tab) fail(format string, args ...any) {
 	b.t.Fatalf("%s (at %s)", fmt.Sprintf(format, args...), loc)
 }
 
-// stepTimeout bounds each browser action.
-const stepTimeout = 45 * time.Second
+// stepTimeout bounds each browser action. Generous: on a loaded 2-core CI
+// machine the three services, Chromium and other packages' tests share the
+// CPU, and LHC-Forms is a large script to parse. Every wait is a poll for a
+// condition, so a fast machine never waits this long.
+const stepTimeout = 90 * time.Second
 
 func (b *tab) timed() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(b.ctx, stepTimeout)
@@ -315,13 +328,13 @@ func (b *tab) value(sel chromedp.CSS) string {
 	return s
 }
 
-// poll waits up to a minute for a JavaScript expression to be truthy and
-// returns it as a string.
+// poll waits up to two minutes for a JavaScript expression to be truthy
+// and returns it as a string.
 func (b *tab) poll(expr string) string {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(b.ctx, 3*time.Minute)
 	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Poll[any](expr, chromedp.WithPollingTimeout(time.Minute)))
+	v, err := chromedp.Run(ctx, chromedp.Poll[any](expr, chromedp.WithPollingTimeout(2*time.Minute)))
 	if err != nil {
 		b.fail("waiting for %s: %v", expr, err)
 	}
@@ -376,6 +389,63 @@ func (b *tab) shot(name string) {
 	}
 	if err := os.WriteFile(file, buf, 0o644); err != nil {
 		b.t.Logf("screenshot %s: %v", name, err)
+	}
+}
+
+// jwtPattern matches a compact JWS/JWT (three base64url segments).
+var jwtPattern = regexp.MustCompile(`[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}`)
+
+// eval runs a JavaScript expression and returns its string value.
+func (b *tab) eval(expr string) string {
+	b.t.Helper()
+	ctx, cancel := b.timed()
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+	if err != nil {
+		b.fail("%s: %v", expr, err)
+	}
+	return s
+}
+
+// console keeps what the pages of one tab wrote to the console.
+type console struct {
+	mu   sync.Mutex
+	msgs []chromedp.ConsoleMessage
+}
+
+func collectConsole(ctx context.Context) *console {
+	c := &console{}
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			c.mu.Lock()
+			c.msgs = append(c.msgs, m)
+			c.mu.Unlock()
+		}
+	}()
+	return c
+}
+
+// check fails the test on an uncaught exception in the app's pages (origin
+// app; other origins' are logged) and on any Content-Security-Policy
+// violation in the clinician's flow (the browser reports those without a
+// URL): something a page needs was blocked.
+func (c *console) check(t *testing.T, app string) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range c.msgs {
+		switch {
+		case strings.Contains(m.Text, "Content Security Policy"):
+			t.Errorf("page console: %s", m)
+		case m.IsException() && strings.HasPrefix(m.URL, app+"/"):
+			t.Errorf("app page console: %s (%s:%d)", m, m.URL, m.Line)
+		case m.IsException():
+			t.Logf("console (not the app's): %s (%s:%d)", m, m.URL, m.Line)
+		}
 	}
 }
 

@@ -198,3 +198,110 @@ func checkComposeRegistry(t *testing.T, path string) {
 		t.Errorf("client_id %q, want payer (the seeded client)", e["client_id"])
 	}
 }
+
+// TestDockerfileMatchesCompose checks the image docker-compose.yml runs
+// (Dockerfile) without a Docker engine: a multi-stage build whose Go
+// matches go.work, that builds every command compose runs — the three
+// services and the healthcheck binary its healthchecks call (the services'
+// mains have no health-check mode, so scripts/healthcheck is in the image
+// beside them) — into a directory on the runtime stage's PATH, with the
+// data directory compose mounts and the ports it publishes.
+func TestDockerfileMatchesCompose(t *testing.T) {
+	root := repoRoot(t)
+	raw, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Instructions, with continuation lines joined and comments dropped.
+	var instrs []string
+	cur := ""
+	for _, line := range strings.Split(string(raw), "\n") {
+		l := strings.TrimSpace(line)
+		if strings.HasPrefix(l, "#") || (l == "" && cur == "") {
+			continue
+		}
+		if strings.HasSuffix(l, "\\") {
+			cur += strings.TrimSuffix(l, "\\") + " "
+			continue
+		}
+		instrs = append(instrs, strings.Join(strings.Fields(cur+l), " "))
+		cur = ""
+	}
+
+	var froms, builds []string
+	var binDir, runtimeBin, dataEnv, expose string
+	for _, in := range instrs {
+		switch {
+		case strings.HasPrefix(in, "FROM "):
+			froms = append(froms, in)
+		case strings.HasPrefix(in, "RUN ") && strings.Contains(in, "go build"):
+			f := strings.Fields(in[strings.Index(in, "go build"):])
+			for i := 2; i < len(f); i++ {
+				switch {
+				case f[i] == "-o" && i+1 < len(f):
+					binDir = f[i+1]
+					i++
+				case strings.HasPrefix(f[i], "./"):
+					builds = append(builds, f[i])
+				}
+			}
+		case strings.HasPrefix(in, "COPY --from=build "):
+			if f := strings.Fields(in); len(f) == 4 && binDir != "" && f[2] == binDir {
+				runtimeBin = f[3]
+			}
+		case strings.HasPrefix(in, "ENV SANDBOX_DATA_DIR="):
+			dataEnv = strings.TrimPrefix(in, "ENV SANDBOX_DATA_DIR=")
+		case strings.HasPrefix(in, "EXPOSE "):
+			expose = in
+		}
+	}
+	if len(froms) < 2 || !strings.Contains(froms[0], "golang:") || !strings.HasSuffix(froms[0], " AS build") || strings.Contains(froms[len(froms)-1], "golang") {
+		t.Errorf("not a multi-stage build (Go build stage, slim runtime): %v", froms)
+	}
+	work, err := os.ReadFile(filepath.Join(root, "go.work"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindSubmatch(work); m == nil || !strings.Contains(froms[0], "golang:"+string(m[1])) {
+		t.Errorf("build stage %q does not use the Go of go.work (%s)", froms[0], m)
+	}
+	if runtimeBin != "/usr/local/bin/" && runtimeBin != "/usr/local/bin" {
+		t.Errorf("the binaries (go build -o %q) are copied to %q, want /usr/local/bin on the runtime PATH", binDir, runtimeBin)
+	}
+	built := map[string]bool{}
+	for _, b := range builds {
+		main, err := os.ReadFile(filepath.Join(root, b, "main.go"))
+		if err != nil || !strings.Contains(string(main), "package main") {
+			t.Errorf("go build %s: not a main package (%v)", b, err)
+		}
+		built[filepath.Base(b)] = true
+	}
+
+	data, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c compose
+	if err := yaml.Unmarshal(data, &c); err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range c.Services {
+		if len(s.Command) == 0 || !built[s.Command[0]] {
+			t.Errorf("%s: command %v is not built by the Dockerfile (it builds %v)", name, s.Command, builds)
+		}
+		if hc := s.Healthcheck.Test; len(hc) < 2 || !built[hc[1]] {
+			t.Errorf("%s: healthcheck %v calls a binary the Dockerfile does not build", name, hc)
+		}
+		if s.Environment["SANDBOX_DATA_DIR"] != dataEnv {
+			t.Errorf("%s: SANDBOX_DATA_DIR %q, the image's %q (the healthcheck finds the CA under it)", name, s.Environment["SANDBOX_DATA_DIR"], dataEnv)
+		}
+		for _, p := range s.Ports {
+			if port := strings.Split(p, ":")[0]; !strings.Contains(expose, port) {
+				t.Errorf("%s publishes %s, the Dockerfile exposes %q", name, port, expose)
+			}
+		}
+	}
+	if !built["healthcheck"] {
+		t.Error("the Dockerfile does not build scripts/healthcheck")
+	}
+}

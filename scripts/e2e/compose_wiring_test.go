@@ -24,80 +24,69 @@ import (
 // for a browser), must hold every step: any call that ignores the rewrites
 // would hit a closed port.
 func TestComposeWiring(t *testing.T) {
-	b := buildServices(t)
 	root := repoRoot(t)
-	ports, err := launcher.FreePorts(6)
-	if err != nil {
-		t.Fatal(err)
-	}
-	services := []string{launcher.EHR, launcher.SmartApp, launcher.Payer}
-	public, internal := map[string]string{}, map[string]string{}
-	var rewrites []string
-	rewriteMap := map[string]string{}
-	for i, s := range services {
-		public[s] = fmt.Sprintf("https://localhost:%d", ports[i])
-		internal[s] = fmt.Sprintf("https://127.0.0.1:%d", ports[i+3])
-		rewrites = append(rewrites, public[s]+"="+internal[s])
-		rewriteMap[public[s]] = internal[s]
-	}
-	dataDir := t.TempDir()
-
-	// The compose registry, for these addresses.
 	tmpl, err := os.ReadFile(filepath.Join(root, "scripts", "compose", "trusted-ehrs.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := strings.NewReplacer(
-		"https://localhost:8441", public[launcher.EHR],
-		"https://ehr:8441", internal[launcher.EHR],
-	).Replace(string(tmpl))
-	if reg == string(tmpl) || strings.Contains(reg, ":8441") {
-		t.Fatalf("scripts/compose/trusted-ehrs.json does not use the compose addresses:\n%s", tmpl)
-	}
-	regPath := filepath.Join(dataDir, "trusted-ehrs.compose.json")
-	if err := os.WriteFile(regPath, []byte(reg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	common := []string{"SANDBOX_INTERNAL_URLS=" + strings.Join(rewrites, ",")}
-	logs := &logBuffer{}
-	cfg := launcher.Config{
-		Root:    root,
-		DataDir: dataDir,
-		TLS:     true,
-		// The launcher listens and health-checks on the internal ports.
-		Ports:  map[string]int{launcher.EHR: ports[3], launcher.SmartApp: ports[4], launcher.Payer: ports[5]},
-		Output: logs,
-		Env: map[string][]string{
-			launcher.EHR: append(common,
-				"EHR_PUBLIC_URL="+public[launcher.EHR],
-				"EHR_SMARTAPP_URL="+public[launcher.SmartApp],
-				"EHR_PAYER_JWKS_URI="+public[launcher.Payer]+"/.well-known/jwks.json"),
-			launcher.Payer: append(common,
-				"PAYER_PUBLIC_URL="+public[launcher.Payer],
-				"PAYER_SMARTAPP_URL="+public[launcher.SmartApp],
-				"PAYER_EHR_ISSUER="+public[launcher.EHR]+"/fhir",
-				"PAYER_TRUSTED_EHRS="+regPath),
-			launcher.SmartApp: append(common,
-				"SMARTAPP_PUBLIC_URL="+public[launcher.SmartApp],
-				"SMARTAPP_EHRS="+public[launcher.EHR]+"/fhir=dtr-app",
-				"SMARTAPP_PAYER_URL="+public[launcher.Payer]+"/fhir"),
-		},
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	sb, err := launcher.Start(ctx, cfg, b)
-	if err != nil {
-		t.Fatalf("starting the sandbox: %v\n--- service logs ---\n%s", err, logs.tail(200))
-	}
-	t.Cleanup(func() {
-		if err := sb.Stop(); err != nil {
-			t.Errorf("stopping the sandbox: %v", err)
+	services := []string{launcher.EHR, launcher.SmartApp, launcher.Payer}
+	var (
+		public, internal map[string]string
+		rewriteMap       map[string]string
+		dataDir          string
+	)
+	// Ports 0-2 are the public ports, where nothing listens (another
+	// process may even take them: nothing here calls them); 3-5 are where
+	// the services listen.
+	startOnFreePorts(t, 6, func(ports []int, dir string) launcher.Config {
+		dataDir = dir
+		public, internal, rewriteMap = map[string]string{}, map[string]string{}, map[string]string{}
+		var rewrites []string
+		for i, s := range services {
+			public[s] = fmt.Sprintf("https://localhost:%d", ports[i])
+			internal[s] = fmt.Sprintf("https://127.0.0.1:%d", ports[i+3])
+			rewrites = append(rewrites, public[s]+"="+internal[s])
+			rewriteMap[public[s]] = internal[s]
 		}
-		if t.Failed() {
-			t.Logf("--- service logs (last 200 lines) ---\n%s", logs.tail(200))
+
+		// The compose registry, for these addresses.
+		reg := strings.NewReplacer(
+			"https://localhost:8441", public[launcher.EHR],
+			"https://ehr:8441", internal[launcher.EHR],
+		).Replace(string(tmpl))
+		if reg == string(tmpl) || strings.Contains(reg, ":8441") {
+			t.Fatalf("scripts/compose/trusted-ehrs.json does not use the compose addresses:\n%s", tmpl)
+		}
+		regPath := filepath.Join(dir, "trusted-ehrs.compose.json")
+		if err := os.WriteFile(regPath, []byte(reg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+
+		common := []string{"SANDBOX_INTERNAL_URLS=" + strings.Join(rewrites, ",")}
+		return launcher.Config{
+			DataDir: dir,
+			TLS:     true,
+			// The launcher listens and health-checks on the internal ports.
+			Ports: map[string]int{launcher.EHR: ports[3], launcher.SmartApp: ports[4], launcher.Payer: ports[5]},
+			Env: map[string][]string{
+				launcher.EHR: append(common,
+					"EHR_PUBLIC_URL="+public[launcher.EHR],
+					"EHR_SMARTAPP_URL="+public[launcher.SmartApp],
+					"EHR_PAYER_JWKS_URI="+public[launcher.Payer]+"/.well-known/jwks.json"),
+				launcher.Payer: append(common,
+					"PAYER_PUBLIC_URL="+public[launcher.Payer],
+					"PAYER_SMARTAPP_URL="+public[launcher.SmartApp],
+					"PAYER_EHR_ISSUER="+public[launcher.EHR]+"/fhir",
+					"PAYER_TRUSTED_EHRS="+regPath),
+				launcher.SmartApp: append(common,
+					"SMARTAPP_PUBLIC_URL="+public[launcher.SmartApp],
+					"SMARTAPP_EHRS="+public[launcher.EHR]+"/fhir=dtr-app",
+					"SMARTAPP_PAYER_URL="+public[launcher.Payer]+"/fhir"),
+			},
 		}
 	})
+	ctx, cancel := context.WithTimeout(context.Background(), within(t, 4*time.Minute))
+	defer cancel()
 
 	dc := demo.Config{
 		EHR:          public[launcher.EHR],

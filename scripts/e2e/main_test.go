@@ -62,23 +62,53 @@ func buildServices(t testing.TB) map[string]string {
 // Their logs go to the test log only when the test fails.
 func startSandbox(t *testing.T) *launcher.Sandbox {
 	t.Helper()
+	sb, _ := startOnFreePorts(t, 3, func(ports []int, dataDir string) launcher.Config {
+		return launcher.Config{
+			DataDir: dataDir,
+			TLS:     true,
+			Ports:   map[string]int{launcher.EHR: ports[0], launcher.SmartApp: ports[1], launcher.Payer: ports[2]},
+		}
+	})
+	return sb
+}
+
+// startAttempts is how often startOnFreePorts tries new ports.
+const startAttempts = 3
+
+// startOnFreePorts builds the services (once per test binary) and starts
+// the configuration that mk makes for n free ports and a fresh data
+// directory, with Root, Output and a start timeout filled in. A free port
+// can be taken by another process (every package's tests run in parallel)
+// between launcher.FreePorts, which closes its listeners, and the
+// service's listen: such a clash is retried with new ports and a new data
+// directory. The sandbox is stopped (cleanly, or the test fails) at
+// cleanup; its logs go to the test log only when the test fails.
+func startOnFreePorts(t *testing.T, n int, mk func(ports []int, dataDir string) launcher.Config) (*launcher.Sandbox, *logBuffer) {
+	t.Helper()
 	b := buildServices(t)
-	ports, err := launcher.FreePorts(3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &logBuffer{}
-	cfg := launcher.Config{
-		Root:    repoRoot(t),
-		DataDir: t.TempDir(),
-		TLS:     true,
-		Ports:   map[string]int{launcher.EHR: ports[0], launcher.SmartApp: ports[1], launcher.Payer: ports[2]},
-		Output:  logs,
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	sb, err := launcher.Start(ctx, cfg, b)
-	if err != nil {
+	var (
+		sb   *launcher.Sandbox
+		logs *logBuffer
+		err  error
+	)
+	for attempt := 1; ; attempt++ {
+		ports, perr := launcher.FreePorts(n)
+		if perr != nil {
+			t.Fatal(perr)
+		}
+		logs = &logBuffer{}
+		cfg := mk(ports, t.TempDir())
+		cfg.Root, cfg.Output = repoRoot(t), logs
+		ctx, cancel := context.WithTimeout(context.Background(), within(t, 5*time.Minute))
+		sb, err = launcher.Start(ctx, cfg, b)
+		cancel()
+		if err == nil {
+			break
+		}
+		if attempt < startAttempts && portClash(err.Error()+"\n"+logs.tail(50)) {
+			t.Logf("attempt %d: a port was taken meanwhile, retrying with other ports: %v", attempt, err)
+			continue
+		}
 		t.Fatalf("starting the sandbox: %v\n--- service logs ---\n%s", err, logs.tail(200))
 	}
 	t.Cleanup(func() {
@@ -89,7 +119,25 @@ func startSandbox(t *testing.T) *launcher.Sandbox {
 			t.Logf("--- service logs (last 200 lines) ---\n%s", logs.tail(200))
 		}
 	})
-	return sb
+	return sb, logs
+}
+
+// portClash reports whether a start failed because a port was taken.
+func portClash(out string) bool {
+	return strings.Contains(out, "cannot listen") || strings.Contains(out, "address already in use")
+}
+
+// within is d, or less when the test binary's deadline (go test -timeout)
+// comes sooner: the time left minus a minute for the cleanup and the
+// other tests' report. Waits are bounded by it rather than by a guess at
+// how fast a loaded CI machine is.
+func within(t *testing.T, d time.Duration) time.Duration {
+	if dl, ok := t.Deadline(); ok {
+		if left := time.Until(dl) - time.Minute; left < d {
+			return max(left, 10*time.Second)
+		}
+	}
+	return d
 }
 
 // logBuffer keeps the services' log lines.

@@ -49,6 +49,9 @@ func headers(payerToken, ehrToken string) map[string]string {
 // checks the tokens work for pat-2, so a refusal later is the patient
 // binding at work and not a broken token.
 func (f *flow) setupAttacker() (string, error) {
+	if err := f.discoverServers(); err != nil {
+		return "", err
+	}
 	key, err := jwks.Generate(jwks.ES384)
 	if err != nil {
 		return "", err

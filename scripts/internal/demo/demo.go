@@ -198,7 +198,7 @@ func (f *flow) step(name string, fn stepFunc) bool {
 	if f.ctx.Err() != nil {
 		err = f.ctx.Err()
 	} else {
-		detail, err = fn()
+		detail, err = runStep(fn)
 	}
 	s := Step{N: n, Name: name, Duration: time.Since(t), OK: err == nil, Detail: detail}
 	if err != nil {
@@ -207,6 +207,18 @@ func (f *flow) step(name string, fn stepFunc) bool {
 	f.steps = append(f.steps, s)
 	fmt.Fprintln(f.out, s.Line())
 	return s.OK
+}
+
+// runStep calls fn; a panic (a bug in the demo, or an answer it did not
+// expect) fails the step with the panic's text instead of ending the run
+// with a stack trace.
+func runStep(fn stepFunc) (detail string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			detail, err = "", fmt.Errorf("internal error in the demo: %v", r)
+		}
+	}()
+	return fn()
 }
 
 // skip records a step that cannot run.

@@ -129,11 +129,7 @@ func (f *flow) run() {
 // ehrLaunch is the clinician's "Launch DTR" click as the EHR's API
 // (CONTRACT.md "The EHR's launch button").
 func (f *flow) ehrLaunch() (string, string, error) {
-	var err error
-	if f.ehr, err = discover(f.ctx, f.api, f.cfg.EHRFHIR()); err != nil {
-		return "", "", err
-	}
-	if f.payer, err = discover(f.ctx, f.api, f.cfg.PayerFHIR()); err != nil {
+	if err := f.discoverServers(); err != nil {
 		return "", "", err
 	}
 	launch, launchURL, err := f.launchFull(AppClientID, Patient, Practitioner, Encounter, []string{Coverage, Order}, "")
@@ -151,6 +147,24 @@ func (f *flow) ehrLaunch() (string, string, error) {
 		return "", "", fmt.Errorf("launch_url %s lacks iss=%s and launch=%s", launchURL, f.cfg.EHRFHIR(), launch)
 	}
 	return launchURL, fmt.Sprintf("launch %s for %s by %s with %s, %s -> %s", short(launch), Patient, Practitioner, Coverage, Order, u.Host+u.Path), nil
+}
+
+// discoverServers reads the EHR's and the payer's SMART configuration,
+// once: the provider flow needs them first, and the attacker's setup reads
+// them itself when the provider flow failed before.
+func (f *flow) discoverServers() error {
+	var err error
+	if f.ehr == nil {
+		if f.ehr, err = discover(f.ctx, f.api, f.cfg.EHRFHIR()); err != nil {
+			return err
+		}
+	}
+	if f.payer == nil {
+		if f.payer, err = discover(f.ctx, f.api, f.cfg.PayerFHIR()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // launch is POST {ehr}/api/launch; it returns the launch id.

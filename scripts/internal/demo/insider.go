@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"dtrsandbox/shared/clientauth"
@@ -169,6 +170,16 @@ func (f *flow) checkPayerDocument() (string, error) {
 	if d.Subject == nil || d.Subject.Reference != want {
 		return "", fmt.Errorf("DocumentReference/%s subject %+v, want %s", d.ID, d.Subject, want)
 	}
+	// The order, as an absolute reference to the EHR (CONTRACT.md "SMART
+	// app"; the payer cannot resolve a relative one).
+	wantOrder := f.cfg.EHRFHIR() + "/" + Order
+	if d.Context == nil || !slices.ContainsFunc(d.Context.Related, func(r fhir.Reference) bool { return r.Reference == wantOrder }) {
+		var related any
+		if d.Context != nil {
+			related = d.Context.Related
+		}
+		return "", fmt.Errorf("DocumentReference/%s context.related %+v, want the order %s", d.ID, related, wantOrder)
+	}
 	if len(d.Content) == 0 || d.Content[0].Attachment == nil {
 		return "", fmt.Errorf("DocumentReference/%s has no attachment", d.ID)
 	}
@@ -194,6 +205,6 @@ func (f *flow) checkPayerDocument() (string, error) {
 	if draft != nil {
 		draftNote = "draft " + draft.ID + " superseded"
 	}
-	return fmt.Sprintf("DocumentReference/%s: status %s, docStatus %s, subject %s, attachment %s = completed QuestionnaireResponse with the %d submitted answers; %s (read as dtr-app, key from the data dir)",
-		d.ID, d.Status, d.DocStatus, d.Subject.Reference, att.ContentType, len(answerSet(qr.Item)), draftNote), nil
+	return fmt.Sprintf("DocumentReference/%s: status %s, docStatus %s, subject %s, order %s, attachment %s = completed QuestionnaireResponse with the %d submitted answers; %s (read as dtr-app, key from the data dir)",
+		d.ID, d.Status, d.DocStatus, d.Subject.Reference, wantOrder, att.ContentType, len(answerSet(qr.Item)), draftNote), nil
 }

@@ -133,6 +133,9 @@ func (s *Service) Context(ctx context.Context, sess *session.Session) (*ContextV
 		Standalone:        l.Standalone,
 		ExpiresAt:         l.ExpiresAt,
 	}
+	if v.User.Name == "" {
+		v.User.Name = w.UserName
+	}
 	v.Patient = patientView(w.Patient, l.Patient)
 	if w.Order != nil {
 		o := orderView(l.Issuer, w.Order)
@@ -156,6 +159,10 @@ func (s *Service) resolve(ctx context.Context, sess *session.Session) error {
 		}
 		sess.UpdateWorkspace(func(w *session.Workspace) { w.Patient = p })
 	}
+	if !w.UserLooked && l.UserName == "" {
+		name := s.userName(ctx, sess)
+		sess.UpdateWorkspace(func(w *session.Workspace) { w.UserName, w.UserLooked = name, true })
+	}
 	if w.OrderRef == "" {
 		orderRef, coverageRef := fromContext(l.FHIRContext)
 		if orderRef == "" {
@@ -166,6 +173,34 @@ func (s *Service) resolve(ctx context.Context, sess *session.Session) error {
 		}
 	}
 	return nil
+}
+
+// userTypes are the resource types a fhirUser names that carry a name
+// (SMART App Launch 2.2 "Scopes for requesting identity data").
+var userTypes = []string{"Practitioner", "Patient", "RelatedPerson", "Person"}
+
+// userName is the display name of the signed-in user, read from the EHR
+// (the fhirUser resource) when the id_token carries no name; "" when the
+// user is not a resource of this EHR or cannot be read. Best effort: the
+// page then shows the fhirUser reference.
+func (s *Service) userName(ctx context.Context, sess *session.Session) string {
+	l := sess.Launch()
+	ref := relative(l.Issuer, l.FHIRUser)
+	_, typ, id, ok := fhir.ParseReference(ref)
+	if !ok || strings.Contains(ref, "://") || !slices.Contains(userTypes, typ) {
+		return ""
+	}
+	raw, err := s.EHR.Read(ctx, sess, "read the signed-in user", typ+"/"+id)
+	if err != nil {
+		return ""
+	}
+	var u struct {
+		Name []fhir.HumanName `json:"name"`
+	}
+	if json.Unmarshal(raw, &u) != nil {
+		return ""
+	}
+	return fullName(u.Name)
 }
 
 // fromContext picks the order and the coverage out of fhirContext.

@@ -340,6 +340,15 @@ func (s *Service) Submit(ctx context.Context, sess *session.Session, body []byte
 			draft = sess.Workspace().Draft
 		}
 		sub.DraftToSupersede = draft
+		// A submission of these answers may already be at the payer from an
+		// earlier session whose write-back to the EHR failed (the EHR token
+		// expired or was refused): the user relaunched and submits again.
+		// Reuse that final document instead of storing a second one.
+		fin, err := s.existingFinal(ctx, sess, qr)
+		if err != nil {
+			return nil, err
+		}
+		sub.Final = fin
 	}
 	save := func() {
 		cp := *sub
@@ -395,6 +404,39 @@ func (s *Service) Submit(ctx context.Context, sess *session.Session, body []byte
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// existingFinal is the current final DTR document for the session's order
+// at the payer whose QuestionnaireResponse holds exactly qr's answers, or
+// nil.
+func (s *Service) existingFinal(ctx context.Context, sess *session.Session, qr *fhir.QuestionnaireResponse) (*session.DraftRef, error) {
+	order := absolute(sess.Launch().Issuer, sess.Workspace().OrderRef)
+	want, err := json.Marshal(qr.Item)
+	if err != nil {
+		return nil, &Problem{Status: http.StatusBadRequest, Message: "The QuestionnaireResponse could not be encoded.", Cause: err}
+	}
+	docs, err := s.Payer.SearchDocumentReferences(ctx, sess, "look for an earlier submission",
+		url.Values{"related": {order}, "status": {StatusCurrent}})
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range docs {
+		if d.Doc.Status != StatusCurrent || d.Doc.DocStatus != DocStatusFinal || !relatedTo(&d.Doc, order) || !isDTRDocument(&d.Doc) {
+			continue
+		}
+		raw, err := attachedResponse(&d.Doc)
+		if err != nil {
+			continue
+		}
+		var stored fhir.QuestionnaireResponse
+		if fhir.Decode(raw, &stored) != nil || stored.Status != "completed" {
+			continue
+		}
+		if got, err := json.Marshal(stored.Item); err == nil && string(got) == string(want) {
+			return &session.DraftRef{ID: d.ID, VersionID: d.VersionID}, nil
+		}
+	}
+	return nil, nil
+}
 
 // supersede marks the draft superseded: read it (for its current content
 // and version), set status superseded, update with If-Match. A 412 means it

@@ -264,6 +264,42 @@ func TestSubmitRetryResumesAfterAFailedWriteBack(t *testing.T) {
 	}
 }
 
+// TestResubmitAfterRelaunchReusesTheFinalDocument: the write-back fails
+// because the EHR no longer accepts the token; the user relaunches (a new
+// session) and submits the same answers: the final document already at the
+// payer is reused, not stored twice, and the write-back happens once.
+func TestResubmitAfterRelaunchReusesTheFinalDocument(t *testing.T) {
+	w := testworld.New(t, standin.EHROptions{})
+	ctx := context.Background()
+	s1 := w.Session(t, time.Hour)
+	if _, err := w.Flow.SaveDraft(ctx, s1, response("2.5")); err != nil {
+		t.Fatal(err)
+	}
+	w.EHR.FailWriteBack(http.StatusUnauthorized, 1)
+	_, err := w.Flow.Submit(ctx, s1, response("3"))
+	var se *dtr.SubmitError
+	if !errors.As(err, &se) || se.Done.DocumentID == "" || se.Done.EHRQuestionnaireResponseID != "" {
+		t.Fatalf("err %v", err)
+	}
+	s2 := w.Session(t, time.Hour)
+	sub, err := w.Flow.Submit(ctx, s2, response("3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sub.DocumentID != se.Done.DocumentID || len(w.Payer.Docs()) != 2 || len(w.EHR.WrittenBack()) != 1 || sub.EHRQuestionnaireResponseID == "" {
+		t.Fatalf("resubmit: %+v, %d documents (want the draft and one final), %d write-backs", sub, len(w.Payer.Docs()), len(w.EHR.WrittenBack()))
+	}
+	// Other answers are a new submission.
+	s3 := w.Session(t, time.Hour)
+	other, err := w.Flow.Submit(ctx, s3, response("4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.DocumentID == sub.DocumentID || len(w.Payer.Docs()) != 3 {
+		t.Fatalf("new answers reused the old final document: %+v", other)
+	}
+}
+
 func TestSubmitWithoutDraft(t *testing.T) {
 	w := testworld.New(t, standin.EHROptions{})
 	s := w.Session(t, time.Hour)
@@ -309,6 +345,11 @@ func TestContextView(t *testing.T) {
 	if v.Patient.Name != "Harold James Whitfield" || v.Patient.BirthDate != "1948-03-14" || v.Order == nil ||
 		v.Order.Reference != "DeviceRequest/dr-oxygen-1" || v.Coverage == nil || v.Coverage.MemberID != "SHP100234501" {
 		t.Fatalf("context %+v order %+v coverage %+v", v, v.Order, v.Coverage)
+	}
+	// The id_token has no name (as the sandbox EHR's): the user's name is
+	// read from the fhirUser resource at the EHR.
+	if v.User.Reference != w.EHR.Issuer()+"/Practitioner/prac-1" || v.User.Name != "Dr. Alice M. Carter, MD" {
+		t.Fatalf("user %+v", v.User)
 	}
 }
 

@@ -118,8 +118,38 @@ func patientView(raw json.RawMessage, id string) PatientView {
 	return v
 }
 
-// humanName prefers the official name, then the first one.
+// humanName prefers the official name, then the first one: given and
+// family names.
 func humanName(names []fhir.HumanName) string {
+	n := pickName(names)
+	if n == nil {
+		return ""
+	}
+	if n.Text != "" {
+		return n.Text
+	}
+	return strings.TrimSpace(strings.Join(append(append([]string{}, n.Given...), n.Family), " "))
+}
+
+// fullName is humanName with prefixes and suffixes: "Dr. Alice M. Carter, MD".
+func fullName(names []fhir.HumanName) string {
+	n := pickName(names)
+	if n == nil {
+		return ""
+	}
+	if n.Text != "" {
+		return n.Text
+	}
+	parts := append(append(append([]string{}, n.Prefix...), n.Given...), n.Family)
+	name := strings.TrimSpace(strings.Join(parts, " "))
+	if len(n.Suffix) > 0 {
+		name += ", " + strings.Join(n.Suffix, ", ")
+	}
+	return name
+}
+
+// pickName is the official name, else the first one, else nil.
+func pickName(names []fhir.HumanName) *fhir.HumanName {
 	var best *fhir.HumanName
 	for i := range names {
 		if names[i].Use == "official" {
@@ -130,13 +160,7 @@ func humanName(names []fhir.HumanName) string {
 	if best == nil && len(names) > 0 {
 		best = &names[0]
 	}
-	if best == nil {
-		return ""
-	}
-	if best.Text != "" {
-		return best.Text
-	}
-	return strings.TrimSpace(strings.Join(append(append([]string{}, best.Given...), best.Family), " "))
+	return best
 }
 
 func coverageView(ref string, raw json.RawMessage) CoverageView {

@@ -145,7 +145,7 @@ func mustQuery(t *testing.T, s string) url.Values {
 }
 
 func TestCompleteVerifiesAndSendsPKCE(t *testing.T) {
-	f := newFixture(t, standin.EHROptions{NeedPatientBanner: true, Encounter: "enc-1"})
+	f := newFixture(t, standin.EHROptions{NeedPatientBanner: true, Encounter: "enc-1", IDTokenName: "Alice Carter"})
 	p, cb := f.authorize(t, "launch-1")
 	res, err := f.l.Complete(context.Background(), p, cb)
 	if err != nil {
@@ -159,7 +159,8 @@ func TestCompleteVerifiesAndSendsPKCE(t *testing.T) {
 		t.Fatal("no client assertion")
 	}
 	if !res.Attestation.Valid() || res.Patient != "pat-1" || res.Encounter != "enc-1" || !res.NeedPatientBanner ||
-		res.FHIRUser != f.ehr.Issuer()+"/Practitioner/prac-1" || len(res.FHIRContext) != 2 || res.IDTokenView == nil {
+		res.FHIRUser != f.ehr.Issuer()+"/Practitioner/prac-1" || len(res.FHIRContext) != 2 || res.IDTokenView == nil ||
+		res.UserName != "Alice Carter" {
 		t.Fatalf("result %+v", res)
 	}
 	if strings.Contains(string(res.AccessTokenView.Payload), res.AccessToken) {

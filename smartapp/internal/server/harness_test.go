@@ -9,6 +9,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -117,7 +118,30 @@ func (h *harness) do(method, path string, header http.Header, body []byte) (*htt
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	noJWT(h.t, method+" "+path, resp.Header, b)
 	return resp, b
+}
+
+// jwtPattern matches a compact JWS/JWT: three base64url segments, the
+// first two long enough to be a JSON header and payload. Nothing the app
+// sends a browser may match it.
+var jwtPattern = regexp.MustCompile(`[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}`)
+
+// noJWT fails the test when an answer of the app (body or header) carries
+// something shaped like a token. Every request the harness makes goes
+// through it: pages, JSON answers, errors.
+func noJWT(t testing.TB, what string, hdr http.Header, body []byte) {
+	t.Helper()
+	if m := jwtPattern.Find(body); m != nil {
+		t.Errorf("%s: the answer carries a JWT-shaped string %.60s…", what, m)
+	}
+	for k, vs := range hdr {
+		for _, v := range vs {
+			if jwtPattern.MatchString(v) {
+				t.Errorf("%s: header %s carries a JWT-shaped string", what, k)
+			}
+		}
+	}
 }
 
 func (h *harness) getJSON(path string, want int, out any) []byte {

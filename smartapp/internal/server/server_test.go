@@ -229,6 +229,9 @@ func TestJSONFlowAndNoTokenReachesTheBrowser(t *testing.T) {
 		t.Fatal("no payer token")
 	}
 	for _, tok := range []string{ehrToken, payerToken} {
+		if !jwtPattern.MatchString(tok) {
+			t.Fatalf("jwtPattern (the harness's check of every answer) does not match a real token %.40s…", tok)
+		}
 		sig := tok[strings.LastIndex(tok, ".")+1:]
 		for i, b := range bodies {
 			if contains(b, tok) || contains(b, sig) {
@@ -238,19 +241,88 @@ func TestJSONFlowAndNoTokenReachesTheBrowser(t *testing.T) {
 	}
 }
 
+// TestExpiredSession: the EHR token expires in the middle of the work
+// (form loaded, a draft saved). Every API call then answers 401 JSON with
+// code session_expired and a relaunch hint, nothing reaches the payer, and
+// /app answers a page that says what to do: no 500, no stack trace.
 func TestExpiredSession(t *testing.T) {
 	h := newHarness(t, standin.EHROptions{TokenTTL: 10 * time.Minute})
-	h.launch()
+	csrf := h.launch()
+	h.getJSON("/api/questionnaire", http.StatusOK, nil)
+	if resp, b := h.post("/api/draft", csrf, response("2")); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("draft before expiry: %d %s", resp.StatusCode, b)
+	}
+	payerCalls := len(h.payer.Recorded())
 	h.clock.Advance(11 * time.Minute)
+	for _, c := range []struct{ method, path string }{
+		{http.MethodGet, "/api/context"}, {http.MethodGet, "/api/questionnaire"}, {http.MethodGet, "/api/documents"},
+		{http.MethodGet, "/api/security"}, {http.MethodPost, "/api/draft"}, {http.MethodPost, "/api/submit"},
+	} {
+		var resp *http.Response
+		var body []byte
+		if c.method == http.MethodPost {
+			resp, body = h.post(c.path, csrf, response("3"))
+		} else {
+			resp, body = h.do(c.method, c.path, nil, nil)
+		}
+		var e apiError
+		if err := json.Unmarshal(body, &e); err != nil || resp.StatusCode != http.StatusUnauthorized || e.Code != "session_expired" ||
+			!strings.Contains(e.Message, "Relaunch the app from the EHR") || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+			t.Errorf("%s %s after expiry: %d %s", c.method, c.path, resp.StatusCode, body)
+		}
+	}
+	if n := len(h.payer.Recorded()); n != payerCalls {
+		t.Errorf("%d payer calls after the EHR session expired", n-payerCalls)
+	}
+	if len(h.payer.Docs()) != 1 {
+		t.Errorf("%d documents, want the one draft saved before expiry", len(h.payer.Docs()))
+	}
+	resp, page := h.do(http.MethodGet, "/app", nil, nil)
+	if resp.StatusCode != http.StatusUnauthorized || !contains(page, "EHR session expired") || !contains(page, "Relaunch") ||
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("%d %s", resp.StatusCode, page)
+	}
+}
+
+// TestEHRRefusesTheTokenMidSession: the EHR stops accepting the token
+// before its exp (revoked, or the EHR restarted) just as the answers are
+// submitted: the final document is at the payer, the write-back is refused.
+// The app answers 401 with a relaunch hint and what was already done, not
+// a 5xx.
+func TestEHRRefusesTheTokenMidSession(t *testing.T) {
+	h := newHarness(t, standin.EHROptions{})
+	csrf := h.launch()
+	h.getJSON("/api/questionnaire", http.StatusOK, nil)
+	h.ehr.RevokeTokens()
+	resp, body := h.post("/api/submit", csrf, response("3"))
 	var e apiError
-	body := h.getJSON("/api/context", http.StatusUnauthorized, nil)
-	_ = json.Unmarshal(body, &e)
+	if err := json.Unmarshal(body, &e); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	if resp.StatusCode != http.StatusUnauthorized || e.Code != "submit_incomplete" || e.Source != "ehr" || e.Status != http.StatusUnauthorized ||
+		!strings.Contains(e.Message, "relaunch the app from the EHR") || e.Done == nil || e.Done.DocumentID == "" {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if len(h.ehr.WrittenBack()) != 0 {
+		t.Fatal("written back with a refused token")
+	}
+}
+
+// TestSignerRefusesANearlyExpiredSession: a session whose EHR token
+// expires within the signer's margin gets no payer client assertion; the
+// page is told to relaunch, and the payer's token endpoint is never asked.
+func TestSignerRefusesANearlyExpiredSession(t *testing.T) {
+	h := newHarness(t, standin.EHROptions{TokenTTL: 10 * time.Minute})
+	h.launch()
+	exp := h.session().ExpiresAt()
+	h.clock.Advance(exp.Sub(h.clock.Now()) - 2*time.Second) // the app's session is live, for 2 s
+	var e apiError
+	body := h.getJSON("/api/questionnaire", http.StatusUnauthorized, &e)
 	if e.Code != "session_expired" || !strings.Contains(e.Message, "Relaunch") {
 		t.Fatalf("%s", body)
 	}
-	resp, page := h.do(http.MethodGet, "/app", nil, nil)
-	if resp.StatusCode != http.StatusUnauthorized || !contains(page, "EHR session expired") || !contains(page, "Relaunch") {
-		t.Fatalf("%d %s", resp.StatusCode, page)
+	if n := h.payer.TokenRequests(); n != 0 {
+		t.Fatalf("%d payer token requests for a session the signer must refuse", n)
 	}
 }
 
@@ -266,6 +338,9 @@ func TestPayerFailuresAnswerJSON(t *testing.T) {
 		{standin.Fault{Status: 403, Diag: "subject mismatch"}, 502, "payer_error", "", "subject mismatch"},
 		{standin.Fault{Status: 429, RetryAfter: "12"}, 429, "payer_rate_limited", "12", "12 seconds"},
 		{standin.Fault{Status: 412, Diag: "version mismatch"}, 409, "draft_conflict", "", "changed elsewhere"},
+		// 401 twice: the app drops its cached payer token, gets a fresh one,
+		// and gives up when that is refused too.
+		{standin.Fault{Status: 401, Diag: "EHR token not accepted", Times: 2}, 502, "payer_error", "", "did not accept the app's credentials"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.code+"/"+http.StatusText(tt.fault.Status), func(t *testing.T) {
@@ -273,7 +348,7 @@ func TestPayerFailuresAnswerJSON(t *testing.T) {
 			csrf := h.launch()
 			h.getJSON("/api/questionnaire", 200, nil)
 			f := tt.fault
-			f.Path, f.Times = "DocumentReference", 3
+			f.Path = "DocumentReference"
 			h.payer.Fail(f)
 			resp, body := h.post("/api/draft", csrf, response("2"))
 			var e apiError
@@ -284,7 +359,37 @@ func TestPayerFailuresAnswerJSON(t *testing.T) {
 				!strings.Contains(e.Message, tt.contains) || e.Outcome == nil {
 				t.Fatalf("%d %s", resp.StatusCode, body)
 			}
-			if resp.Header.Get("Retry-After") != tt.retry {
+			if resp.Header.Get("Retry-After") != tt.retry || e.RetryAfter != tt.retry {
+				t.Fatalf("Retry-After %q, retry_after %q", resp.Header.Get("Retry-After"), e.RetryAfter)
+			}
+			// The fault is spent: the same draft now saves.
+			if resp, body := h.post("/api/draft", csrf, response("2")); resp.StatusCode != http.StatusCreated {
+				t.Fatalf("after the fault: %d %s", resp.StatusCode, body)
+			}
+		})
+	}
+	// The payer's token endpoint refuses (SMART Backend Services: OAuth
+	// errors, 429 with Retry-After).
+	for _, tt := range []struct {
+		fault      standin.Fault
+		http       int
+		code, want string
+	}{
+		{standin.Fault{Status: 429, RetryAfter: "30", Diag: "too many token requests"}, 429, "payer_rate_limited", "try again in 30 seconds"},
+		{standin.Fault{Status: 401, Diag: "unknown key"}, 502, "payer_error", "did not issue a token"},
+		{standin.Fault{Status: 400, Diag: "scope not allowed"}, 502, "payer_error", "scope not allowed"},
+	} {
+		t.Run("token endpoint "+http.StatusText(tt.fault.Status), func(t *testing.T) {
+			h := newHarness(t, standin.EHROptions{})
+			csrf := h.launch()
+			h.payer.FailToken(tt.fault)
+			resp, body := h.post("/api/draft", csrf, response("2"))
+			var e apiError
+			_ = json.Unmarshal(body, &e)
+			if resp.StatusCode != tt.http || e.Code != tt.code || e.Status != tt.fault.Status || !strings.Contains(e.Message, tt.want) {
+				t.Fatalf("%d %s", resp.StatusCode, body)
+			}
+			if tt.fault.RetryAfter != "" && resp.Header.Get("Retry-After") != tt.fault.RetryAfter {
 				t.Fatalf("Retry-After %q", resp.Header.Get("Retry-After"))
 			}
 		})
@@ -296,7 +401,8 @@ func TestPayerFailuresAnswerJSON(t *testing.T) {
 		resp, body := h.post("/api/draft", csrf, response("2"))
 		var e apiError
 		_ = json.Unmarshal(body, &e)
-		if resp.StatusCode != http.StatusBadGateway || e.Code != "payer_unreachable" || e.Status != 0 {
+		if resp.StatusCode != http.StatusBadGateway || e.Code != "payer_unreachable" || e.Status != 0 || e.Source != "payer" ||
+			!strings.Contains(e.Message, "could not be reached") {
 			t.Fatalf("%d %s", resp.StatusCode, body)
 		}
 	})
@@ -308,12 +414,7 @@ func TestPagesAndKeys(t *testing.T) {
 	if resp.StatusCode != 200 || !contains(body, h.ehr.Issuer()) || !contains(body, `href="/standalone?iss=`) {
 		t.Fatalf("home %d %s", resp.StatusCode, body)
 	}
-	csp := resp.Header.Get("Content-Security-Policy")
-	for _, want := range []string{"default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'", "img-src 'self' data:", "frame-ancestors 'none'"} {
-		if !strings.Contains(csp, want) {
-			t.Fatalf("CSP %q lacks %q", csp, want)
-		}
-	}
+	checkCSP(t, "/", resp)
 	resp, body = h.do(http.MethodGet, "/.well-known/jwks.json", nil, nil)
 	if set, err := jwks.ParsePublicSet(body); resp.StatusCode != 200 || err != nil || len(set.Keys) != 1 {
 		t.Fatalf("jwks %d %v", resp.StatusCode, err)
@@ -326,15 +427,63 @@ func TestPagesAndKeys(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized || !contains(body, "Not signed in") {
 		t.Fatalf("/app without session %d", resp.StatusCode)
 	}
+	checkCSP(t, "/app (error page)", resp)
+	resp, _ = h.do(http.MethodGet, "/no-such-page", nil, nil)
+	checkCSP(t, "404 page", resp)
 	for _, p := range []string{"/static/smartapp/app.js", "/static/lforms/40.1.3/webcomponent/main.js", "/static/css/sandbox.css"} {
 		if resp, _ := h.do(http.MethodGet, p, nil, nil); resp.StatusCode != 200 {
 			t.Fatalf("%s: %d", p, resp.StatusCode)
 		}
 	}
 	h.launch()
-	_, page := h.do(http.MethodGet, "/app", nil, nil)
-	if contains(page, "<script>") || !contains(page, `src="/static/smartapp/app.js"`) {
-		t.Fatal("inline script on the app page, or app.js missing")
+	resp, page := h.do(http.MethodGet, "/app", nil, nil)
+	checkCSP(t, "/app", resp)
+	if regexp.MustCompile(`<script(\s[^>]*)?>\s*[^<\s]`).Match(page) || regexp.MustCompile(`\son[a-z]+\s*=`).Match(page) ||
+		!contains(page, `src="/static/smartapp/app.js"`) {
+		t.Fatalf("inline script or event handler on the app page, or app.js missing:\n%s", page)
+	}
+}
+
+// checkCSP parses a page's Content-Security-Policy (CSP3 §2.2) and
+// requires scripts from this origin only: script-src (or default-src, which
+// it falls back to) exactly 'self', no 'unsafe-inline', 'unsafe-eval',
+// data:, blob: or wildcard anywhere a script could come from; no framing,
+// no plugins, no <base> tricks.
+func checkCSP(t *testing.T, what string, resp *http.Response) {
+	t.Helper()
+	raw := resp.Header.Get("Content-Security-Policy")
+	if raw == "" {
+		t.Fatalf("%s: no Content-Security-Policy", what)
+	}
+	dirs := map[string][]string{}
+	for _, d := range strings.Split(raw, ";") {
+		f := strings.Fields(strings.ToLower(d))
+		if len(f) == 0 {
+			continue
+		}
+		if _, dup := dirs[f[0]]; dup {
+			t.Errorf("%s: directive %s twice (the second is ignored)", what, f[0])
+		}
+		dirs[f[0]] = f[1:]
+	}
+	for _, name := range []string{"script-src", "default-src", "script-src-elem", "script-src-attr"} {
+		v, ok := dirs[name]
+		if !ok {
+			continue
+		}
+		for _, src := range v {
+			if src != "'self'" && src != "'none'" {
+				t.Errorf("%s: %s allows %s (CSP: %q)", what, name, src, raw)
+			}
+		}
+	}
+	if v := dirs["script-src"]; len(v) != 1 || v[0] != "'self'" {
+		t.Errorf("%s: script-src %v, want exactly 'self'", what, v)
+	}
+	for name, want := range map[string]string{"object-src": "'none'", "base-uri": "'none'", "frame-ancestors": "'none'", "form-action": "'self'"} {
+		if v := dirs[name]; len(v) != 1 || v[0] != want {
+			t.Errorf("%s: %s %v, want %s", what, name, v, want)
+		}
 	}
 }
 
@@ -371,4 +520,17 @@ func TestStandaloneLaunchPicksAnOrder(t *testing.T) {
 		t.Fatalf("%d %s", r.StatusCode, b)
 	}
 	h.getJSON("/api/questionnaire", 200, nil)
+}
+
+// TestLaunchWhenTheEHRIsDown: a launch from an EHR that cannot be reached
+// answers a readable page (502), not a 500 or a redirect.
+func TestLaunchWhenTheEHRIsDown(t *testing.T) {
+	h := newHarness(t, standin.EHROptions{})
+	h.ehr.Server.Close()
+	resp, body := h.do(http.MethodGet, "/launch?"+url.Values{"iss": {h.ehr.Issuer()}, "launch": {"abc"}}.Encode(), nil, nil)
+	if resp.StatusCode != http.StatusBadGateway || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
+		!contains(body, "EHR unavailable") || !contains(body, "Try again") || resp.Request.URL.Path != "/launch" {
+		t.Fatalf("%d at %s: %s", resp.StatusCode, resp.Request.URL, body)
+	}
+	checkCSP(t, "launch error page", resp)
 }

@@ -102,6 +102,8 @@ type Workspace struct {
 	OrderRef      string          // relative at the EHR, "DeviceRequest/dr-oxygen-1"
 	CoverageRef   string          // relative at the EHR, "Coverage/cov-1"
 	Patient       json.RawMessage // the EHR's Patient
+	UserName      string          // the fhirUser's name, read from the EHR
+	UserLooked    bool            // UserName was looked up (found or not)
 	Order         json.RawMessage
 	Coverage      json.RawMessage
 	Questionnaire json.RawMessage

@@ -41,6 +41,7 @@ type EHROptions struct {
 	IDTokenIssuer       string // default: the FHIR base
 	IDTokenAlg          string // "RS256" (default) or "ES256" (wrong on purpose)
 	IDTokenNonce        *string
+	IDTokenName         string // the id_token's name claim; none by default, as the sandbox EHR sends none
 	OmitIDToken         bool
 	TokenError          string // when set, the token endpoint answers this OAuth error
 }
@@ -116,7 +117,7 @@ func NewEHR(t testing.TB, opts EHROptions) *EHR {
 	if e.esKey, err = jwks.Generate(jwks.ES256); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"Patient-pat-1", "Patient-pat-2", "Coverage-cov-1", "Coverage-cov-2", "DeviceRequest-dr-oxygen-1", "DeviceRequest-dr-cpap-2", "Encounter-enc-1"} {
+	for _, name := range []string{"Patient-pat-1", "Patient-pat-2", "Coverage-cov-1", "Coverage-cov-2", "DeviceRequest-dr-oxygen-1", "DeviceRequest-dr-cpap-2", "Encounter-enc-1", "Practitioner-prac-1"} {
 		typ, id, _ := strings.Cut(name, "-")
 		e.resources[typ+"/"+id] = SeedResource(t, name)
 	}
@@ -310,7 +311,10 @@ func (e *EHR) mintIDToken(nonce string) (string, error) {
 	}
 	claims := jwt.MapClaims{
 		"iss": iss, "sub": e.Opts.Practitioner, "aud": aud, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
-		"fhirUser": e.Issuer() + "/Practitioner/" + e.Opts.Practitioner, "name": "Alice Carter, MD",
+		"fhirUser": e.Issuer() + "/Practitioner/" + e.Opts.Practitioner,
+	}
+	if e.Opts.IDTokenName != "" {
+		claims["name"] = e.Opts.IDTokenName
 	}
 	if nonce != "" {
 		claims["nonce"] = nonce

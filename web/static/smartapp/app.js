@@ -46,7 +46,7 @@
     const box = $('alert');
     let msg = (err && err.error) || String(err);
     if (err && err.code === 'session_expired') {
-      msg += '\nRelaunch the app from the EHR; your saved draft will be offered again.';
+      msg += '\nAfter the relaunch, the draft saved at the payer is offered again, and answers typed in this tab since are restored.';
     }
     const oo = outcomeText(err && err.outcome);
     if (oo && msg.indexOf(oo) < 0) msg += '\nPayer/EHR said: ' + oo;
@@ -57,6 +57,14 @@
     box.textContent = msg;
     box.className = 'alert';
     box.hidden = false;
+    // For tests and automation: the code of the last error shown.
+    document.body.dataset.lastError = (err && err.code) || 'error';
+  }
+
+  // reason is an error's message for the status line beside the buttons
+  // (where the user looks after clicking), without its final full stop.
+  function reason(err) {
+    return String((err && err.error) || 'the app answered an error').replace(/[.\s]+$/, '');
   }
 
   function showInfo(msg) {
@@ -211,12 +219,18 @@
     q = forRendering(q);
     const opts = { fhirVersion: 'R4' };
     if (qr) opts.questionnaireResponse = qr;
+    $(FORM).style.visibility = 'hidden';
     try {
-      await LForms.Util.addFormToPage(q, FORM, opts);
-    } catch (e) {
-      if (!qr) throw { error: 'The questionnaire could not be rendered: ' + (e && e.message ? e.message : e) };
-      showInfo('The saved answers do not fit this version of the questionnaire; starting from an empty form.');
-      await LForms.Util.addFormToPage(q, FORM, { fhirVersion: 'R4' });
+      try {
+        await LForms.Util.addFormToPage(q, FORM, opts);
+      } catch (e) {
+        if (!qr) throw { error: 'The questionnaire could not be rendered: ' + (e && e.message ? e.message : e) };
+        showInfo('The saved answers do not fit this version of the questionnaire; starting from an empty form.');
+        await LForms.Util.addFormToPage(q, FORM, { fhirVersion: 'R4' });
+      }
+      await settled($(FORM));
+    } finally {
+      $(FORM).style.visibility = '';
     }
     state.formReady = true;
     const container = $(FORM);
@@ -226,10 +240,37 @@
     document.body.dataset.formReady = 'true';
   }
 
+  // settled waits (at most about 1.5 s) until LHC-Forms has finished laying
+  // out the form: it measures its width with a ResizeObserver debounced by
+  // 100 ms, so its first layout after addFormToPage gives the question
+  // labels a narrow column that is corrected a little later. The caller
+  // keeps the form invisible until then, so nobody sees (or screenshots)
+  // the jump.
+  async function settled(el) {
+    const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+    await pause(150);
+    let last = el.scrollHeight;
+    for (let i = 0; i < 27; i++) {
+      await pause(50);
+      const h = el.scrollHeight;
+      if (h === last) break;
+      last = h;
+    }
+  }
+
+  // refreshDocuments reloads the list of the order's documents at the
+  // payer. data-documents on <body> says when the last refresh ended
+  // ("loaded" or "failed"), for tests and automation that must not race it.
   async function refreshDocuments() {
     const tbody = $('documents').querySelector('tbody');
     let docs;
-    try { docs = await api('GET', '/api/documents'); } catch (err) { return; }
+    try {
+      docs = await api('GET', '/api/documents');
+    } catch (err) {
+      document.body.dataset.documents = 'failed';
+      return;
+    }
+    document.body.dataset.documents = 'loaded';
     tbody.textContent = '';
     if (docs.length === 0) {
       const tr = document.createElement('tr');
@@ -252,13 +293,19 @@
     }
   }
 
+  // claims shows a decoded token payload first (what a presenter talks
+  // about), then its header.
+  function claims(view) {
+    return JSON.stringify({ payload: view.payload, header: view.header }, null, 2);
+  }
+
   async function refreshSecurity() {
     let v;
     try { v = await api('GET', '/api/security'); } catch (err) { return; }
     text($('sec-ehr-note'), 'Issuer ' + v.ehr.issuer + ', client ' + v.ehr.client_id + '; verified ' + v.ehr.verified + '. Expires ' + new Date(v.ehr.expires_at).toLocaleTimeString() + '.');
-    text($('sec-ehr-at'), JSON.stringify(v.ehr.access_token, null, 2));
-    text($('sec-ehr-id'), v.ehr.id_token ? JSON.stringify(v.ehr.id_token, null, 2) : 'No id_token.');
-    text($('sec-payer-at'), v.payer.access_token ? JSON.stringify(v.payer.access_token, null, 2) : 'Not requested yet.');
+    text($('sec-ehr-at'), claims(v.ehr.access_token));
+    text($('sec-ehr-id'), v.ehr.id_token ? claims(v.ehr.id_token) : 'No id_token.');
+    text($('sec-payer-at'), v.payer.access_token ? claims(v.payer.access_token) : 'Not requested yet.');
     text($('sec-signer'), JSON.stringify(v.signer, null, 2));
     const tbody = $('sec-answers');
     tbody.textContent = '';
@@ -332,7 +379,7 @@
         document.body.dataset.lastDraft = r.id;
         refreshDocuments();
       } catch (err) {
-        setStatus('Draft not saved; your answers are kept in this page.');
+        setStatus('Draft not saved: ' + reason(err) + '. Your answers are kept in this page.');
         showError(err);
       }
     });
@@ -361,7 +408,7 @@
         document.body.dataset.submitted = r.documentId;
         refreshDocuments();
       } catch (err) {
-        setStatus('Not submitted; your answers are kept in this page.');
+        setStatus('Not submitted: ' + reason(err) + '. Your answers are kept in this page.');
         showError(err);
       }
     });
