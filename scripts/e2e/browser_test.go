@@ -2,17 +2,12 @@ package e2e
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/pem"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,20 +15,8 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"dtrsandbox/shared/launcher"
+	headless "dtrsandbox/shared/testutil/browser"
 )
-
-// chromium is Debian's Chromium (CHROMIUM overrides the path).
-func chromium(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("CHROMIUM")
-	if p == "" {
-		p = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("TestBrowserFlow needs Chromium at %s (or CHROMIUM=path): .ci/run installs it (apt-get install chromium): %v", p, err)
-	}
-	return p
-}
 
 // leafSPKIs are the base64 SHA-256 hashes of the three services' leaf
 // public keys, for --ignore-certificate-errors-spki-list: Chromium then
@@ -41,22 +24,13 @@ func chromium(t *testing.T) string {
 // store.
 func leafSPKIs(t *testing.T, dataDir string) []string {
 	t.Helper()
-	var out []string
+	var files []string
 	for _, s := range launcher.Services {
-		data, err := os.ReadFile(filepath.Join(dataDir, "tls", s+".pem"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		block, _ := pem.Decode(data)
-		if block == nil {
-			t.Fatalf("%s.pem holds no certificate", s)
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
-		out = append(out, base64.StdEncoding.EncodeToString(sum[:]))
+		files = append(files, filepath.Join(dataDir, "tls", s+".pem"))
+	}
+	out, err := headless.SPKIHashes(files...)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
@@ -76,7 +50,6 @@ func TestBrowserFlow(t *testing.T) { browserFlow(t, nil) }
 // browserFlow is TestBrowserFlow; tabHook, if set, runs on each new tab
 // before it is used.
 func browserFlow(t *testing.T, tabHook func(context.Context)) {
-	exe := chromium(t)
 	sb := startSandbox(t)
 	dataDir := sb.Config().DataDir
 	artifacts := filepath.Join(repoRoot(t), "test-artifacts", "e2e")
@@ -88,28 +61,8 @@ func browserFlow(t *testing.T, tabHook func(context.Context)) {
 		os.Remove(f)
 	}
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("ignore-certificate-errors-spki-list", strings.Join(leafSPKIs(t, dataDir), ",")),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 1000),
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	if err := chromedp.Do(browserCtx); err != nil { // start the browser and the first tab
-		t.Fatalf("starting Chromium: %v", err)
-	}
+	// The browser and its first tab; they stop when the test ends.
+	browserCtx := headless.New(t, headless.Options{Width: 1280, Height: 1000, SPKIs: leafSPKIs(t, dataDir)})
 
 	ehr, app := sb.URL(launcher.EHR), sb.URL(launcher.SmartApp)
 	marker := "J44.9 COPD, e2e " + time.Now().UTC().Format("150405")
@@ -124,7 +77,7 @@ func browserFlow(t *testing.T, tabHook func(context.Context)) {
 	if tabHook != nil {
 		tabHook(tab1)
 	}
-	console1 := collectConsole(tab1)
+	console1 := headless.CollectConsole(tab1)
 	b := &tab{t: t, ctx: tab1, dir: artifacts}
 	b.do(chromedp.Navigate(ehr+"/"), chromedp.WaitVisible(chromedp.CSS("#sign-in")))
 	b.shot("01-ehr-sign-in")
@@ -155,7 +108,7 @@ func browserFlow(t *testing.T, tabHook func(context.Context)) {
 	// --- second tab: launch again, the draft is there, complete, submit ---
 	// The first tab is closed: its sessionStorage copy of the answers goes
 	// with it, so what the relaunch shows comes from the payer.
-	console1.check(t, app)
+	checkConsole(t, console1, app)
 	if err := chromedp.Cancel(tab1); err != nil {
 		t.Fatalf("closing the first tab: %v", err)
 	}
@@ -167,7 +120,7 @@ func browserFlow(t *testing.T, tabHook func(context.Context)) {
 	if tabHook != nil {
 		tabHook(tab2)
 	}
-	console2 := collectConsole(tab2)
+	console2 := headless.CollectConsole(tab2)
 	b = &tab{t: t, ctx: tab2, dir: artifacts, n: b.n}
 	b.do(chromedp.Navigate(ehr + "/patients/pat-1"))
 	b.expectPage("orders", "pat-1's chart")
@@ -221,7 +174,7 @@ func browserFlow(t *testing.T, tabHook func(context.Context)) {
 	if html := b.eval(`document.documentElement.outerHTML`); jwtPattern.MatchString(html) {
 		t.Errorf("the app page holds a JWT-shaped string: %.80s…", jwtPattern.FindString(html))
 	}
-	console2.check(t, app)
+	checkConsole(t, console2, app)
 	status := b.text(chromedp.CSS("#status"))
 	m := regexp.MustCompile(`QuestionnaireResponse/([A-Za-z0-9\-.]+)`).FindStringSubmatch(status)
 	if m == nil {
@@ -378,18 +331,11 @@ func (b *tab) shot(name string) {
 	b.n++
 	ctx, cancel := b.timed()
 	defer cancel()
-	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		b.t.Logf("screenshot %s: %v", name, err)
-		return
-	}
 	file := filepath.Join(b.dir, name+".png")
 	if name == "failure" {
 		file = filepath.Join(b.dir, fmt.Sprintf("failure-%s.png", strings.ReplaceAll(b.t.Name(), "/", "_")))
 	}
-	if err := os.WriteFile(file, buf, 0o644); err != nil {
-		b.t.Logf("screenshot %s: %v", name, err)
-	}
+	headless.Screenshot(b.t, ctx, file)
 }
 
 // jwtPattern matches a compact JWS/JWT (three base64url segments).
@@ -407,37 +353,13 @@ func (b *tab) eval(expr string) string {
 	return s
 }
 
-// console keeps what the pages of one tab wrote to the console.
-type console struct {
-	mu   sync.Mutex
-	msgs []chromedp.ConsoleMessage
-}
-
-func collectConsole(ctx context.Context) *console {
-	c := &console{}
-	messages := chromedp.Console(ctx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			c.mu.Lock()
-			c.msgs = append(c.msgs, m)
-			c.mu.Unlock()
-		}
-	}()
-	return c
-}
-
-// check fails the test on an uncaught exception in the app's pages (origin
-// app; other origins' are logged) and on any Content-Security-Policy
-// violation in the clinician's flow (the browser reports those without a
-// URL): something a page needs was blocked.
-func (c *console) check(t *testing.T, app string) {
+// checkConsole fails the test on an uncaught exception in the app's pages
+// (origin app; other origins' are logged) and on any
+// Content-Security-Policy violation in the clinician's flow (the browser
+// reports those without a URL): something a page needs was blocked.
+func checkConsole(t *testing.T, c *headless.Console, app string) {
 	t.Helper()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, m := range c.msgs {
+	for _, m := range c.Messages() {
 		switch {
 		case strings.Contains(m.Text, "Content Security Policy"):
 			t.Errorf("page console: %s", m)

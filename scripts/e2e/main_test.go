@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,27 +11,13 @@ import (
 
 	"dtrsandbox/shared/config"
 	"dtrsandbox/shared/launcher"
+	"dtrsandbox/shared/launcher/launchertest"
 )
 
 // The three service binaries are built once per test binary and shared.
-var (
-	buildOnce sync.Once
-	bins      map[string]string
-	buildErr  error
-	binDir    string
-)
+var builds launchertest.Builds
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "dtr-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { builds.Main(m) }
 
 // repoRoot is the folder holding go.work (tests run in scripts/e2e).
 func repoRoot(t testing.TB) string {
@@ -46,15 +31,7 @@ func repoRoot(t testing.TB) string {
 
 func buildServices(t testing.TB) map[string]string {
 	t.Helper()
-	buildOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		bins, buildErr = launcher.Build(ctx, launcher.Config{Root: repoRoot(t), BinDir: binDir, DataDir: binDir})
-	})
-	if buildErr != nil {
-		t.Fatalf("building the services: %v", buildErr)
-	}
-	return bins
+	return builds.Get(t)
 }
 
 // startSandbox runs the three services on free ports with TLS and a fresh

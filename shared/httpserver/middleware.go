@@ -43,6 +43,44 @@ func IsTooLarge(err error) bool {
 	return errors.As(err, &mbe)
 }
 
+// HeaderLimit answers 431 Request Header Fields Too Large (RFC 6585 §5)
+// to a request whose request line and header fields together exceed limit
+// bytes, before any later handler acts; write renders the answer in the
+// route's own format (an OperationOutcome, an OAuth error, an HTML page).
+// The connection is closed after the answer.
+//
+// net/http enforces http.Server.MaxHeaderBytes only approximately: it lets
+// the header reader take up to 4 KiB more than the cap (plus what its
+// buffer holds), so a request with 32 to about 36 KiB of headers is served
+// although MaxHeaderBytes is 32 KiB; only beyond that does net/http answer
+// 431 itself, before any handler. Pass MaxHeaderBytes as limit to make the
+// cap exact. The size is counted from the parsed request as it would be
+// sent: "METHOD SP target SP proto CRLF", "Host: host CRLF" (net/http moves
+// Host out of Header), and "name: value CRLF" per field.
+func HeaderLimit(limit int, write func(c *gin.Context)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if headerSize(c.Request) <= limit {
+			c.Next()
+			return
+		}
+		c.Header("Connection", "close")
+		write(c)
+		c.Abort()
+	}
+}
+
+// headerSize is the approximate size in bytes of r's request line and
+// header fields on the wire.
+func headerSize(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4 + len(r.Host) + 8
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
+}
+
 // AccessLog writes one JSON line per request: method, path (no query string:
 // it may carry codes or tokens; a JWT pasted into the path is redacted),
 // status, duration. Never headers or bodies.

@@ -13,26 +13,14 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"dtrsandbox/shared/smart"
+	headless "dtrsandbox/shared/testutil/browser"
 )
-
-// chromiumPath is Debian's Chromium; CHROMIUM overrides it.
-func chromiumPath(t *testing.T) string {
-	p := os.Getenv("CHROMIUM")
-	if p == "" {
-		p = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("no Chromium at %s (set CHROMIUM)", p)
-	}
-	return p
-}
 
 // TestBrowserLaunchDTR drives the chart in headless Chromium: sign in, open
 // pat-1's chart, see the home-oxygen order with its badge, click Launch DTR
 // and land on the app's launch URL; then see written-back documentation.
 // Screenshots of each page go to test-artifacts/ehr/ at the repository root.
 func TestBrowserLaunchDTR(t *testing.T) {
-	exec := chromiumPath(t)
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
@@ -42,27 +30,8 @@ func TestBrowserLaunchDTR(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exec),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	if err := chromedp.Do(browserCtx); err != nil { // start the browser without a timeout
-		t.Fatal(err)
-	}
+	// A browser started without a timeout; each step is bounded below.
+	browserCtx := headless.New(t, headless.Options{Width: 1280, Height: 900})
 	ctx, cancel := context.WithTimeout(browserCtx, 90*time.Second)
 	defer cancel()
 
@@ -88,13 +57,7 @@ func TestBrowserLaunchDTR(t *testing.T) {
 		return s
 	}
 	shot := func(name string) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
-			buf, err := chromedp.FullScreenshot(100)(ctx, tgt)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(filepath.Join(artifacts, name), buf, 0o644)
-		})
+		return headless.ScreenshotAction(filepath.Join(artifacts, name))
 	}
 	base := hs.server.URL
 

@@ -37,7 +37,7 @@ type handlers struct {
 // routes is every route of the EHR.
 func routes(s *Server, h handlers, log *slog.Logger) http.Handler {
 	e := httpserver.NewEngine()
-	e.Use(httpserver.AccessLog(log), httpserver.SecurityHeaders(), headerLimit(httpserver.MaxHeaderBytes))
+	e.Use(httpserver.AccessLog(log), httpserver.SecurityHeaders(), httpserver.HeaderLimit(httpserver.MaxHeaderBytes, headerTooLarge))
 
 	// Health.
 	e.GET("/healthz", httpserver.Healthz(s.ready.Load))
@@ -103,35 +103,14 @@ func routes(s *Server, h handlers, log *slog.Logger) http.Handler {
 	return e
 }
 
-// headerLimit answers 431 (RFC 6585 §5) to a request whose request line and
-// header fields together exceed max bytes. net/http enforces
-// http.Server.MaxHeaderBytes only approximately (it reads up to 4 KiB more,
-// plus what its buffer holds), so without this a request with 32 to about
-// 40 KiB of headers would be served although the cap is 32 KiB. The answer
-// is an OperationOutcome in the FHIR API and an RFC 6749 error elsewhere.
-func headerLimit(limit int) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		r := c.Request
-		// "METHOD SP target SP proto CRLF" and "Host: host CRLF" (net/http
-		// moves Host out of Header), then "name: value CRLF" per field.
-		n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4 + len(r.Host) + 8
-		for k, vs := range r.Header {
-			for _, v := range vs {
-				n += len(k) + len(v) + 4
-			}
-		}
-		if n <= limit {
-			c.Next()
-			return
-		}
-		c.Header("Connection", "close")
-		if underFHIR(r.URL.Path) {
-			fhir.WriteOutcome(c.Writer, http.StatusRequestHeaderFieldsTooLarge, fhir.IssueTooLong, "the request header fields are too large")
-		} else {
-			oautherr.Write(c.Writer, oautherr.New(oautherr.CodeInvalidRequest, http.StatusRequestHeaderFieldsTooLarge, "The request header fields are larger than %d bytes.", limit))
-		}
-		c.Abort()
+// headerTooLarge answers 431 (httpserver.HeaderLimit): an OperationOutcome
+// in the FHIR API and an RFC 6749 error elsewhere.
+func headerTooLarge(c *gin.Context) {
+	if underFHIR(c.Request.URL.Path) {
+		fhir.WriteOutcome(c.Writer, http.StatusRequestHeaderFieldsTooLarge, fhir.IssueTooLong, "the request header fields are too large")
+		return
 	}
+	oautherr.Write(c.Writer, oautherr.New(oautherr.CodeInvalidRequest, http.StatusRequestHeaderFieldsTooLarge, "The request header fields are larger than %d bytes.", httpserver.MaxHeaderBytes))
 }
 
 // underFHIR reports whether path is in the FHIR API (whose errors are

@@ -46,6 +46,7 @@ func routes(d *deps) http.Handler {
 		}),
 		httpserver.SecurityHeaders(),
 		httpserver.AccessLog(d.log),
+		httpserver.HeaderLimit(httpserver.MaxHeaderBytes, headerTooLarge),
 		httpserver.BodyLimit(MaxBody),
 	)
 	e.NoRoute(notFound)
@@ -131,6 +132,17 @@ func notFound(c *gin.Context) {
 		return
 	}
 	fhir.WriteOutcome(c.Writer, http.StatusNotFound, fhir.IssueNotFound, "No such resource or endpoint: "+clip(c.Request.URL.Path))
+}
+
+// headerTooLarge answers a request over the header cap with 431
+// (httpserver.HeaderLimit): an OAuth error under /oauth, an
+// OperationOutcome elsewhere.
+func headerTooLarge(c *gin.Context) {
+	if strings.HasPrefix(c.Request.URL.Path, "/oauth/") {
+		oautherr.Write(c.Writer, oautherr.New(oautherr.CodeInvalidRequest, http.StatusRequestHeaderFieldsTooLarge, "The request header fields are larger than %d bytes.", httpserver.MaxHeaderBytes))
+		return
+	}
+	fhir.WriteOutcome(c.Writer, http.StatusRequestHeaderFieldsTooLarge, fhir.IssueTooLong, "The request header fields are too large.")
 }
 
 func methodNotAllowed(c *gin.Context) {

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,11 +15,10 @@ import (
 
 	"dtrsandbox/shared/config"
 	"dtrsandbox/shared/fhir"
+	headless "dtrsandbox/shared/testutil/browser"
 	"dtrsandbox/smartapp/internal/session"
 	"dtrsandbox/smartapp/internal/standin"
 )
-
-const chromium = "/usr/bin/chromium"
 
 // browserTimeout bounds a whole browser test. It is generous on purpose:
 // these tests run on a loaded 2-core CI machine beside every other package,
@@ -29,67 +27,23 @@ const browserTimeout = 5 * time.Minute
 
 // browser starts headless Chromium with a throwaway profile and collects
 // the page's console (see checkConsole).
-func browser(t *testing.T) (context.Context, *console) {
+func browser(t *testing.T) (context.Context, *headless.Console) {
 	t.Helper()
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skip("no " + chromium)
-	}
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1400, 1600),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelC := chromedp.NewContext(actx)
-	ctx, cancelT := context.WithTimeout(ctx, browserTimeout)
-	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
-	if err := chromedp.Do(ctx); err != nil { // start the browser and its tab
-		t.Fatalf("starting Chromium: %v", err)
-	}
-	return ctx, collectConsole(ctx)
+	ctx := headless.New(t, headless.Options{Width: 1400, Height: 1600})
+	ctx, cancel := context.WithTimeout(ctx, browserTimeout)
+	t.Cleanup(cancel)
+	return ctx, headless.CollectConsole(ctx)
 }
 
-// console keeps what the page wrote to its console.
-type console struct {
-	mu   sync.Mutex
-	msgs []chromedp.ConsoleMessage
-}
-
-func collectConsole(ctx context.Context) *console {
-	c := &console{}
-	messages := chromedp.Console(ctx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			c.mu.Lock()
-			c.msgs = append(c.msgs, m)
-			c.mu.Unlock()
-		}
-	}()
-	return c
-}
-
-// check fails the test on a Content-Security-Policy violation (something
-// the page needs was blocked) or an uncaught exception in the page.
-func (c *console) check(t *testing.T) {
+// checkConsole fails the test on a Content-Security-Policy violation
+// (something the page needs was blocked) or an uncaught exception in the
+// page.
+func checkConsole(t *testing.T, c *headless.Console) {
 	t.Helper()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, m := range c.msgs {
+	for _, m := range c.Messages() {
 		if m.IsException() || strings.Contains(m.Text, "Content Security Policy") {
 			t.Errorf("page console: %s (%s:%d)", m, m.URL, m.Line)
 		}
@@ -130,14 +84,7 @@ func artifactDir(t *testing.T) string {
 // screenshot keeps a full-page PNG as test-artifacts/smartapp/<name>.png.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Logf("screenshot %s: %v", name, err)
-		return
-	}
-	if err := os.WriteFile(filepath.Join(artifactDir(t), name+".png"), png, 0o644); err != nil {
-		t.Logf("screenshot %s: %v", name, err)
-	}
+	headless.Screenshot(t, ctx, filepath.Join(artifactDir(t), name+".png"))
 }
 
 // noTokenInPage fails if the rendered page (the whole DOM, after the app's
@@ -274,7 +221,7 @@ func TestBrowserRendersFormAndSavesDraft(t *testing.T) {
 	if !strings.Contains(note, "Resumed the draft") {
 		t.Fatalf("note %q", note)
 	}
-	cons.check(t)
+	checkConsole(t, cons)
 
 	// The browser enforces the CSP: an inline script does not run.
 	ran, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => {
@@ -374,7 +321,7 @@ func TestBrowserKeepsAnswersWhenThePayerFails(t *testing.T) {
 	if !strings.Contains(note, "Restored the answers typed in this tab") || !strings.Contains(alert, "could not be reached") {
 		t.Errorf("after the reload: note %q, alert %q", note, alert)
 	}
-	cons.check(t)
+	checkConsole(t, cons)
 }
 
 // TestBrowserEHRSessionExpiresMidSession: the EHR token expires while the
@@ -442,7 +389,7 @@ func TestBrowserEHRSessionExpiresMidSession(t *testing.T) {
 			t.Fatalf("saved flow rate %q", got)
 		}
 	}
-	cons.check(t)
+	checkConsole(t, cons)
 }
 
 func decodeAttachment(t *testing.T, d fhir.DocumentReference) fhir.QuestionnaireResponse {

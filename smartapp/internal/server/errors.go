@@ -148,6 +148,17 @@ func (s *Server) notFound(c *gin.Context) {
 	s.errorPage(c, http.StatusNotFound, "Not found", "There is no page here.", "", "/")
 }
 
+// headerTooLarge answers a request over the header cap with 431
+// (httpserver.HeaderLimit): the JSON error under /api/, the error page
+// elsewhere.
+func (s *Server) headerTooLarge(c *gin.Context) {
+	if isAPI(c) {
+		s.writeAPIError(c, apiError{HTTP: http.StatusRequestHeaderFieldsTooLarge, Code: "bad_request", Source: "app", Message: "The request headers are too large."})
+		return
+	}
+	s.errorPage(c, http.StatusRequestHeaderFieldsTooLarge, "Request too large", "The request headers are too large (too many or too big cookies?).", "", "/")
+}
+
 func (s *Server) methodNotAllowed(c *gin.Context) {
 	if isAPI(c) {
 		s.writeAPIError(c, apiError{HTTP: http.StatusMethodNotAllowed, Code: "bad_request", Source: "app", Message: "Method not allowed."})

@@ -62,7 +62,7 @@ const maxAPIBody = 2 << 20
 //
 // Errors of the JSON API: {"error": "<readable>", "code": "<machine code>",
 // "status": <upstream HTTP status, 0 if unreachable>, "source": "payer"|"ehr"|"app",
-// "outcome": <the upstream OperationOutcome, if any>}, with 400/401/403/404/409/413/429
+// "outcome": <the upstream OperationOutcome, if any>}, with 400/401/403/404/409/413/429/431
 // for the caller's or the session's state and 502 for an upstream failure. Codes:
 // no_session, session_expired (relaunch from the EHR), csrf, bad_request,
 // payer_error, payer_unreachable, payer_rate_limited, draft_conflict, ehr_error,
@@ -74,6 +74,7 @@ func (s *Server) routes() http.Handler {
 		httpserver.AccessLog(s.log),
 		httpserver.SecurityHeaders(),
 		s.contentSecurityPolicy(),
+		httpserver.HeaderLimit(httpserver.MaxHeaderBytes, s.headerTooLarge),
 	)
 	e.NoRoute(s.notFound)
 	e.NoMethod(s.methodNotAllowed)
