@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -32,6 +33,12 @@ type accessTokenStrategy struct {
 	key    *jwks.SigningKey
 	issuer string
 	now    func() time.Time
+
+	// verified remembers the claims of tokens whose signature and claims
+	// already checked out, by SHA-256 of the token, until their exp: an app
+	// reading the chart with one token pays one ECDSA verification, not one
+	// per request. The grant lookup (revocation) still runs every time.
+	verified claimsCache
 }
 
 // AccessTokenSignature is the storage key of a token: base64url SHA-256 of
@@ -102,6 +109,14 @@ func (s *accessTokenStrategy) ValidateAccessToken(ctx context.Context, requester
 
 // verify checks the JWT alone, with fosite's error types.
 func (s *accessTokenStrategy) verify(ctx context.Context, token string) (*accesstoken.Claims, error) {
+	now := time.Now
+	if s.now != nil {
+		now = s.now
+	}
+	key := sha256.Sum256([]byte(token))
+	if c, ok := s.verified.get(key, now()); ok {
+		return c, nil
+	}
 	claims, err := accesstoken.Verify(ctx, token, s.keyFunc, accesstoken.VerifyOptions{
 		Issuer:     s.issuer,
 		Audience:   s.issuer,
@@ -115,7 +130,56 @@ func (s *accessTokenStrategy) verify(ctx context.Context, token string) (*access
 		}
 		return nil, fosite.ErrTokenSignatureMismatch.WithWrap(err)
 	}
+	s.verified.put(key, claims, now())
 	return claims, nil
+}
+
+// claimsCache is a bounded map of verified claims, each valid until its exp.
+type claimsCache struct {
+	mu sync.Mutex
+	m  map[[32]byte]*accesstoken.Claims
+}
+
+const maxVerifiedTokens = 10000
+
+// get returns a copy of the claims for key while they are unexpired.
+func (c *claimsCache) get(key [32]byte, now time.Time) (*accesstoken.Claims, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cl, ok := c.m[key]
+	if !ok {
+		return nil, false
+	}
+	if cl.ExpiresAt == nil || !now.Before(cl.ExpiresAt.Time) {
+		delete(c.m, key) // expired: the full check answers (and says why)
+		return nil, false
+	}
+	cp := *cl
+	return &cp, true
+}
+
+// put remembers claims; when full it drops expired entries, then everything.
+func (c *claimsCache) put(key [32]byte, cl *accesstoken.Claims, now time.Time) {
+	if cl.ExpiresAt == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[[32]byte]*accesstoken.Claims{}
+	}
+	if len(c.m) >= maxVerifiedTokens {
+		for k, v := range c.m {
+			if !now.Before(v.ExpiresAt.Time) {
+				delete(c.m, k)
+			}
+		}
+		if len(c.m) >= maxVerifiedTokens {
+			clear(c.m)
+		}
+	}
+	cp := *cl
+	c.m[key] = &cp
 }
 
 // keyFunc knows one key: the EHR's own.
