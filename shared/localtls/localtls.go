@@ -262,3 +262,27 @@ func serial() *big.Int {
 	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	return n
 }
+
+// Service is the TLS a service needs on both sides: the listener config
+// and the CA file its outbound client trusts. With TLS off both are zero.
+type Service struct {
+	Server *tls.Config // nil: plain HTTP
+	CAFile string      // "": trust the system roots only
+}
+
+// ForService ensures the CA and the service's leaf under dataDir (when on)
+// and loads them; every service's main starts with it.
+func ForService(dataDir, service string, on bool) (Service, error) {
+	if !on {
+		return Service{}, nil
+	}
+	p, err := Ensure(dataDir, service, DefaultHosts())
+	if err != nil {
+		return Service{}, err
+	}
+	cfg, err := ServerConfig(p)
+	if err != nil {
+		return Service{}, err
+	}
+	return Service{Server: cfg, CAFile: p.CA}, nil
+}

@@ -2,6 +2,7 @@ package localtls
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net"
 	"net/http"
@@ -42,7 +43,7 @@ func TestEnsureServesTrustedTLS(t *testing.T) {
 		})
 	}
 	t.Run("untrusted without CA", func(t *testing.T) {
-		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: x509Empty()}}}
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: x509.NewCertPool()}}}
 		if _, err := c.Get(srv.URL); err == nil {
 			t.Fatal("want certificate error without the sandbox CA")
 		}
@@ -79,5 +80,20 @@ func TestEnsureIsStableAndConcurrent(t *testing.T) {
 	}
 	if fi, _ := os.Stat(p.Key); fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key mode %v", fi.Mode().Perm())
+	}
+}
+
+func TestForService(t *testing.T) {
+	off, err := ForService(t.TempDir(), "ehr", false)
+	if err != nil || off.Server != nil || off.CAFile != "" {
+		t.Fatalf("TLS off: %+v %v", off, err)
+	}
+	dir := t.TempDir()
+	on, err := ForService(dir, "ehr", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if on.Server == nil || len(on.Server.Certificates) != 1 || on.CAFile != CAPath(dir) {
+		t.Fatalf("TLS on: %+v", on)
 	}
 }

@@ -67,15 +67,11 @@ func run(ctx context.Context) error {
 	log := logging.New(os.Stderr, "ehr", st.common.LogLevel)
 	slog.SetDefault(log)
 
-	caFile := ""
-	var tlsPaths localtls.Paths
-	if st.common.TLS {
-		if tlsPaths, err = localtls.Ensure(st.common.DataDir, "ehr", localtls.DefaultHosts()); err != nil {
-			return err
-		}
-		caFile = tlsPaths.CA
+	tlsm, err := localtls.ForService(st.common.DataDir, "ehr", st.common.TLS)
+	if err != nil {
+		return err
 	}
-	client, err := httpclient.New(httpclient.Config{CAFile: caFile, Rewrites: st.common.InternalURLs})
+	client, err := httpclient.New(httpclient.Config{CAFile: tlsm.CAFile, Rewrites: st.common.InternalURLs})
 	if err != nil {
 		return err
 	}
@@ -89,12 +85,7 @@ func run(ctx context.Context) error {
 	defer srv.Close()
 	go srv.Maintain(ctx, 15*time.Minute)
 
-	hc := httpserver.Config{Addr: st.addr, Handler: srv.Handler(), Logger: log}
-	if st.common.TLS {
-		if hc.TLS, err = localtls.ServerConfig(tlsPaths); err != nil {
-			return err
-		}
-	}
+	hc := httpserver.Config{Addr: st.addr, Handler: srv.Handler(), TLS: tlsm.Server, Logger: log}
 	log.Info("ehr ready", "public_url", st.server.PublicURL, "fhir_base", st.server.PublicURL+"/fhir")
 	return httpserver.Run(ctx, hc)
 }

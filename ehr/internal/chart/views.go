@@ -80,7 +80,7 @@ func newPatientView(rec *records.Record, now time.Time) (personView, error) {
 		return personView{}, err
 	}
 	v := personView{
-		ID: rec.ID, Name: records.PersonName(p.Name, false), Gender: titleCase(p.Gender),
+		ID: rec.ID, Name: fhir.DisplayName(p.Name, false), Gender: titleCase(p.Gender),
 		BirthDate: p.BirthDate, Age: age(p.BirthDate, now), MRN: records.MRN(p.Identifier),
 	}
 	for _, tp := range p.Telecom {
@@ -109,7 +109,7 @@ func newCoverageView(rec *records.Record) (coverageView, error) {
 	if err := fhir.Decode(rec.Body, &cv); err != nil {
 		return coverageView{}, err
 	}
-	v := coverageView{ID: rec.ID, Status: titleCase(cv.Status), MemberID: cv.SubscriberID, Type: records.CodeableConceptText(cv.Type)}
+	v := coverageView{ID: rec.ID, Status: titleCase(cv.Status), MemberID: cv.SubscriberID, Type: cv.Type.Label()}
 	if len(cv.Payor) > 0 {
 		v.Payer = referenceText(&cv.Payor[0])
 	}
@@ -152,7 +152,7 @@ func newEncounterView(rec *records.Record) (encounterView, error) {
 		v.Date = displayDate(e.Period.Start)
 	}
 	if len(e.Type) > 0 {
-		v.Type = records.CodeableConceptText(&e.Type[0])
+		v.Type = e.Type[0].Label()
 	}
 	if e.Class != nil {
 		v.Class = e.Class.Display
@@ -162,7 +162,7 @@ func newEncounterView(rec *records.Record) (encounterView, error) {
 	}
 	var reasons []string
 	for i := range e.ReasonCode {
-		reasons = append(reasons, records.CodeableConceptText(&e.ReasonCode[i]))
+		reasons = append(reasons, e.ReasonCode[i].Label())
 	}
 	v.Reason = strings.Join(reasons, "; ")
 	for _, p := range e.Participant {
@@ -203,7 +203,7 @@ func newOrderView(rec *records.Record) (orderView, error) {
 		concept, kind = o.MedicationCodeableConcept, "Medication"
 	}
 	v := orderView{
-		Ref: rec.Type + "/" + rec.ID, Kind: kind, Description: records.CodeableConceptText(concept),
+		Ref: rec.Type + "/" + rec.ID, Kind: kind, Description: concept.Label(),
 		Authored: displayDate(o.AuthoredOn), Requester: referenceText(o.Requester), Status: titleCase(o.Status),
 	}
 	if concept != nil {
@@ -239,7 +239,7 @@ func newOrderView(rec *records.Record) (orderView, error) {
 			case "pa-needed":
 				v.PANeeded = sub.ValueCode
 			case "reason":
-				v.Reason = records.CodeableConceptText(sub.ValueCodeableConcept)
+				v.Reason = sub.ValueCodeableConcept.Label()
 			}
 		}
 	}

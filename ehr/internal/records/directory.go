@@ -27,7 +27,7 @@ func (s *Store) Practitioners(ctx context.Context) ([]directory.Person, error) {
 		}
 		detail := ""
 		for _, q := range p.Qualification {
-			if t := CodeableConceptText(q.Code); t != "" {
+			if t := q.Code.Label(); t != "" {
 				detail = t
 				break
 			}
@@ -37,7 +37,7 @@ func (s *Store) Practitioners(ctx context.Context) ([]directory.Person, error) {
 				detail = "NPI " + npi
 			}
 		}
-		out = append(out, directory.Person{ID: rec.ID, Name: PersonName(p.Name, true), Detail: detail})
+		out = append(out, directory.Person{ID: rec.ID, Name: fhir.DisplayName(p.Name, true), Detail: detail})
 	}
 	return out, nil
 }
@@ -62,7 +62,7 @@ func (s *Store) Patients(ctx context.Context) ([]directory.Person, error) {
 		if mrn := MRN(p.Identifier); mrn != "" {
 			parts = append(parts, "MRN "+mrn)
 		}
-		out = append(out, directory.Person{ID: rec.ID, Name: PersonName(p.Name, false), Detail: strings.Join(parts, ", ")})
+		out = append(out, directory.Person{ID: rec.ID, Name: fhir.DisplayName(p.Name, false), Detail: strings.Join(parts, ", ")})
 	}
 	return out, nil
 }

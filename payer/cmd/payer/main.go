@@ -82,19 +82,12 @@ func run(ctx context.Context, env *config.Env) error {
 	}
 	log := logging.New(os.Stderr, "payer", st.common.LogLevel)
 
-	var caFile string
-	httpCfg := httpserver.Config{Addr: st.addr, Logger: log}
-	if st.common.TLS {
-		paths, err := localtls.Ensure(st.common.DataDir, "payer", localtls.DefaultHosts())
-		if err != nil {
-			return err
-		}
-		if httpCfg.TLS, err = localtls.ServerConfig(paths); err != nil {
-			return err
-		}
-		caFile = paths.CA
+	tlsm, err := localtls.ForService(st.common.DataDir, "payer", st.common.TLS)
+	if err != nil {
+		return err
 	}
-	client, err := httpclient.New(httpclient.Config{CAFile: caFile, Rewrites: st.common.InternalURLs})
+	httpCfg := httpserver.Config{Addr: st.addr, TLS: tlsm.Server, Logger: log}
+	client, err := httpclient.New(httpclient.Config{CAFile: tlsm.CAFile, Rewrites: st.common.InternalURLs})
 	if err != nil {
 		return err
 	}

@@ -244,7 +244,7 @@ func indexDocumentReference(doc *fhir.DocumentReference, patient string) (Index,
 		for _, c := range doc.Type.Coding {
 			b.token("type", c.System, c.Code)
 		}
-		ix.Title = conceptLabel(doc.Type)
+		ix.Title = doc.Type.Label()
 	}
 	for i := range doc.Category {
 		for _, c := range doc.Category[i].Coding {
@@ -331,21 +331,4 @@ func (b *indexBuilder) token(name, system, code string) {
 
 func (b *indexBuilder) ref(name, reference string) {
 	b.add(Param{Name: name, Value: reference})
-}
-
-func conceptLabel(cc *fhir.CodeableConcept) string {
-	if cc.Text != "" {
-		return cc.Text
-	}
-	for _, c := range cc.Coding {
-		if c.Display != "" {
-			return c.Display
-		}
-	}
-	for _, c := range cc.Coding {
-		if c.Code != "" {
-			return c.Code
-		}
-	}
-	return ""
 }

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"os"
 	"os/signal"
@@ -34,25 +33,17 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	log := logging.New(os.Stdout, "smartapp", st.Common.LogLevel)
+	log := logging.New(os.Stderr, "smartapp", st.Common.LogLevel)
 
 	key, err := jwks.LoadOrCreate(st.SigningKeyPath, jwks.ES384)
 	if err != nil {
 		return err
 	}
-	var tlsCfg *tls.Config
-	clientCfg := httpclient.Config{Rewrites: st.Common.InternalURLs}
-	if st.Common.TLS {
-		paths, err := localtls.Ensure(st.Common.DataDir, "smartapp", localtls.DefaultHosts())
-		if err != nil {
-			return err
-		}
-		if tlsCfg, err = localtls.ServerConfig(paths); err != nil {
-			return err
-		}
-		clientCfg.CAFile = localtls.CAPath(st.Common.DataDir)
+	tlsm, err := localtls.ForService(st.Common.DataDir, "smartapp", st.Common.TLS)
+	if err != nil {
+		return err
 	}
-	hc, err := httpclient.New(clientCfg)
+	hc, err := httpclient.New(httpclient.Config{CAFile: tlsm.CAFile, Rewrites: st.Common.InternalURLs})
 	if err != nil {
 		return err
 	}
@@ -71,5 +62,5 @@ func run(ctx context.Context) error {
 		return err
 	}
 	log.Info("smartapp configured", "public_url", st.PublicURL, "payer", st.PayerURL, "ehrs", len(st.EHRs), "kid", key.KID)
-	return httpserver.Run(ctx, httpserver.Config{Addr: st.Addr, Handler: srv.Handler(), TLS: tlsCfg, Logger: log})
+	return httpserver.Run(ctx, httpserver.Config{Addr: st.Addr, Handler: srv.Handler(), TLS: tlsm.Server, Logger: log})
 }

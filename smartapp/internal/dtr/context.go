@@ -200,7 +200,7 @@ func (s *Service) userName(ctx context.Context, sess *session.Session) string {
 	if json.Unmarshal(raw, &u) != nil {
 		return ""
 	}
-	return fullName(u.Name)
+	return fhir.DisplayName(u.Name, true)
 }
 
 // fromContext picks the order and the coverage out of fhirContext.

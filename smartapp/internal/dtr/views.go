@@ -43,7 +43,7 @@ func orderView(iss string, raw json.RawMessage) OrderView {
 		code = o.MedicationCodeableConcept
 	}
 	if code != nil {
-		v.Summary = conceptText(code)
+		v.Summary = code.Label()
 		for _, c := range code.Coding {
 			v.Codes = append(v.Codes, strings.TrimSpace(c.Code+" "+c.Display))
 		}
@@ -58,7 +58,7 @@ func orderView(iss string, raw json.RawMessage) OrderView {
 		}
 	}
 	for _, r := range o.ReasonCode {
-		if t := conceptText(&r); t != "" {
+		if t := r.Label(); t != "" {
 			v.Reasons = append(v.Reasons, t)
 		}
 	}
@@ -87,26 +87,6 @@ func crdQuestionnaire(exts []fhir.Extension) string {
 	return ""
 }
 
-func conceptText(c *fhir.CodeableConcept) string {
-	if c == nil {
-		return ""
-	}
-	if c.Text != "" {
-		return c.Text
-	}
-	for _, cd := range c.Coding {
-		if cd.Display != "" {
-			return cd.Display
-		}
-	}
-	for _, cd := range c.Coding {
-		if cd.Code != "" {
-			return cd.Code
-		}
-	}
-	return ""
-}
-
 func patientView(raw json.RawMessage, id string) PatientView {
 	v := PatientView{ID: id, Reference: "Patient/" + id}
 	var p fhir.Patient
@@ -114,53 +94,8 @@ func patientView(raw json.RawMessage, id string) PatientView {
 		return v
 	}
 	v.BirthDate, v.Gender = p.BirthDate, p.Gender
-	v.Name = humanName(p.Name)
+	v.Name = fhir.DisplayName(p.Name, false)
 	return v
-}
-
-// humanName prefers the official name, then the first one: given and
-// family names.
-func humanName(names []fhir.HumanName) string {
-	n := pickName(names)
-	if n == nil {
-		return ""
-	}
-	if n.Text != "" {
-		return n.Text
-	}
-	return strings.TrimSpace(strings.Join(append(append([]string{}, n.Given...), n.Family), " "))
-}
-
-// fullName is humanName with prefixes and suffixes: "Dr. Alice M. Carter, MD".
-func fullName(names []fhir.HumanName) string {
-	n := pickName(names)
-	if n == nil {
-		return ""
-	}
-	if n.Text != "" {
-		return n.Text
-	}
-	parts := append(append(append([]string{}, n.Prefix...), n.Given...), n.Family)
-	name := strings.TrimSpace(strings.Join(parts, " "))
-	if len(n.Suffix) > 0 {
-		name += ", " + strings.Join(n.Suffix, ", ")
-	}
-	return name
-}
-
-// pickName is the official name, else the first one, else nil.
-func pickName(names []fhir.HumanName) *fhir.HumanName {
-	var best *fhir.HumanName
-	for i := range names {
-		if names[i].Use == "official" {
-			best = &names[i]
-			break
-		}
-	}
-	if best == nil && len(names) > 0 {
-		best = &names[0]
-	}
-	return best
 }
 
 func coverageView(ref string, raw json.RawMessage) CoverageView {
