@@ -11,12 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -543,7 +545,16 @@ func (l *lineWriter) emit(line []byte) {
 	_, _ = l.out.Write(out)
 }
 
-// FreePorts returns n distinct free TCP ports on loopback.
+// FreePorts returns n distinct TCP ports that are free on loopback now.
+//
+// They are picked at random below the kernel's ephemeral range (Linux's
+// ip_local_port_range), not by listening on port 0: a port the kernel hands
+// out for ":0" comes from the same range as the source ports of outgoing
+// connections, so between FreePorts closing its listener and a service
+// binding the port, any connection made by a test running in parallel
+// (every package's tests do) can take it. Below that range only another
+// explicit bind can, which a random pick makes unlikely and Start's
+// busy-port check reports. Where the range cannot be read, the kernel picks.
 func FreePorts(n int) ([]int, error) {
 	var ls []net.Listener
 	defer func() {
@@ -552,13 +563,43 @@ func FreePorts(n int) ([]int, error) {
 		}
 	}()
 	ports := make([]int, 0, n)
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	listen := func(port int) bool {
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
-			return nil, err
+			return false
 		}
-		ls = append(ls, l)
+		ls = append(ls, l) // held until all n are picked, so they are distinct
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		return true
+	}
+	if lo, hi, ok := belowEphemeral(); ok {
+		for try := 0; len(ports) < n && try < 50*n; try++ {
+			listen(lo + rand.IntN(hi-lo))
+		}
+	}
+	for len(ports) < n {
+		if !listen(0) {
+			return nil, fmt.Errorf("launcher: no free port on 127.0.0.1")
+		}
 	}
 	return ports, nil
+}
+
+// belowEphemeral is the port range [lo, hi) that FreePorts draws from: from
+// 20000 up to the start of the ephemeral range, when that leaves room.
+func belowEphemeral() (lo, hi int, ok bool) {
+	const floor, minWidth = 20000, 2000
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0, false
+	}
+	start, err := strconv.Atoi(f[0])
+	if err != nil || start-floor < minWidth {
+		return 0, 0, false
+	}
+	return floor, start, true
 }

@@ -492,6 +492,15 @@ func TestFreePorts(t *testing.T) {
 		}
 		l.Close()
 	}
+	// Outside the ephemeral range, where outgoing connections take their
+	// source ports, whenever the kernel leaves room below it.
+	if lo, hi, ok := belowEphemeral(); ok {
+		for _, p := range ports {
+			if p < lo || p >= hi {
+				t.Errorf("port %d outside [%d, %d)", p, lo, hi)
+			}
+		}
+	}
 }
 
 func contains(list []string, s string) bool {

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"net"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"dtrsandbox/shared/config"
+	"dtrsandbox/shared/launcher"
 	"dtrsandbox/shared/localtls"
 )
 
@@ -57,12 +58,11 @@ func TestLoadRefuses(t *testing.T) {
 // TestRunServesAndStops starts the payer with TLS on a free port, waits
 // for /healthz over the sandbox CA, then stops it with the context.
 func TestRunServesAndStops(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := launcher.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
 	data := t.TempDir()
 	env := config.FromMap(map[string]string{
 		"SANDBOX_DATA_DIR": data, "PAYER_ADDR": addr, "PAYER_PUBLIC_URL": "https://" + addr, "SANDBOX_LOG_LEVEL": "error",

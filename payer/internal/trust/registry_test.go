@@ -89,13 +89,7 @@ func TestWatcherReloads(t *testing.T) {
 	one, two := newFakeEHR(t, clk), newFakeEHR(t, clk)
 	dir := t.TempDir()
 	path := writeRegistryFile(t, dir, one.entry(ModeJWKS))
-	snap, err := Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := NewRegistry(snap)
-	logs := &lockedBuffer{}
-	w := NewWatcher(path, reg, slog.New(slog.NewJSONHandler(logs, nil)))
+	reg, w, logs := newLoggedWatcher(t, path)
 	w.Interval = 10 * time.Millisecond
 	ctx, cancel := contextWithCancel(t)
 	defer cancel()
@@ -166,6 +160,19 @@ func TestWatcherSeesSameSizeRewrite(t *testing.T) {
 	}
 }
 
+// newLoggedWatcher loads the registry at path and watches it, logging to
+// the returned buffer.
+func newLoggedWatcher(t *testing.T, path string) (*Registry, *Watcher, *lockedBuffer) {
+	t.Helper()
+	snap, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistry(snap)
+	logs := &lockedBuffer{}
+	return reg, NewWatcher(path, reg, slog.New(slog.NewJSONHandler(logs, nil))), logs
+}
+
 // lockedBuffer is a log sink safe to read while the watcher writes.
 type lockedBuffer struct {
 	mu  sync.Mutex
@@ -192,5 +199,56 @@ func waitFor(t testing.TB, cond func() bool) {
 			t.Fatal("condition not met within 30s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestWatcherWaitsOutHalfWrittenFile: an in-place write (truncate, then
+// write) seen between its two halves is not reported; the finished bad file
+// is reported once, after it stayed the same for one more poll, and a good
+// file is taken at the first poll that sees it.
+func TestWatcherWaitsOutHalfWrittenFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "r.json")
+	good := `{"ehrs":[{"issuer":"https://aaaa.example","mode":"jwks"}]}`
+	if err := os.WriteFile(path, []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reg, w, logs := newLoggedWatcher(t, path)
+	reported := func() int { return strings.Count(logs.String(), "keeping the last good one") }
+
+	steps := []struct {
+		name    string
+		content string // written in place before the poll; "" truncates
+		write   bool
+		reload  bool
+		logged  int
+	}{
+		{"truncated, mid-write", "", true, false, 0},
+		{"half the new file", `{"ehrs":[{"iss`, true, false, 0},
+		{"finished but bad", `{"ehrs":[{"issuer":"broken"}]}`, true, false, 0},
+		{"same bad file again", "", false, false, 1},
+		{"and again", "", false, false, 1},
+		{"good file", `{"ehrs":[{"issuer":"https://bbbb.example","mode":"jwks"}]}`, true, true, 1},
+		{"bad once more", `{"ehrs":[]`, true, false, 1},
+		{"still bad", "", false, false, 2},
+	}
+	for _, s := range steps {
+		if s.write {
+			if err := os.WriteFile(path, []byte(s.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := w.Check(); got != s.reload {
+			t.Fatalf("%s: reload = %v, want %v", s.name, got, s.reload)
+		}
+		if n := reported(); n != s.logged {
+			t.Fatalf("%s: reported %d times, want %d", s.name, n, s.logged)
+		}
+		if !reg.Trusted("https://aaaa.example") && !reg.Trusted("https://bbbb.example") {
+			t.Fatalf("%s: registry emptied", s.name)
+		}
+	}
+	if !reg.Trusted("https://bbbb.example") {
+		t.Fatal("the good file was not kept")
 	}
 }

@@ -45,7 +45,11 @@ func readCapped(path string) ([]byte, error) {
 // parsed. Hashing the content, rather than trusting mtime and size, also
 // sees a rewrite within the file system's timestamp granularity that keeps
 // the size. A file that fails to parse (or vanishes) leaves the last good registry
-// in place and is logged once as an error. Polling sees editors' atomic
+// in place and is logged once as an error. Content that fails to parse is
+// only reported once it has stayed the same for one more poll: an editor or
+// `echo > file` writes in place (truncate, then write), and a poll between
+// the two would otherwise report the empty half-written file as well as the
+// finished one. Polling sees editors' atomic
 // renames, bind mounts and network file systems alike, and needs no
 // dependency.
 type Watcher struct {
@@ -54,8 +58,9 @@ type Watcher struct {
 	Interval time.Duration // default 1s
 	Logger   *slog.Logger
 
-	lastSeen [32]byte // hash of the last content looked at, good or bad
-	lastErr  string
+	lastSeen   [32]byte // hash of the last content acted on, good or bad
+	pendingBad [32]byte // hash of content that failed to parse once, not yet reported
+	lastErr    string
 }
 
 // NewWatcher watches path for r, whose current snapshot came from path.
@@ -100,12 +105,18 @@ func (w *Watcher) Check() bool {
 	if sum == w.lastSeen {
 		return false
 	}
-	w.lastSeen = sum
 	s, err := Parse(data)
 	if err != nil {
+		if sum != w.pendingBad {
+			w.pendingBad = sum // perhaps half written: look again next poll
+			return false
+		}
+		w.lastSeen = sum
 		w.fail(fmt.Sprintf("%s: %v", w.Path, err))
 		return false
 	}
+	w.lastSeen = sum
+	w.pendingBad = [32]byte{}
 	w.Registry.Replace(s)
 	w.lastErr = ""
 	w.Logger.Info("trusted EHR registry reloaded", "path", w.Path, "issuers", s.Issuers())

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"dtrsandbox/shared/launcher"
 )
 
 // DefaultBin is where Debian installs PostgreSQL 15.
@@ -113,11 +115,12 @@ func credential(dir string) (*syscall.Credential, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
+// freePort is a port outside the ephemeral range (see launcher.FreePorts),
+// so no test's outgoing connection takes it before PostgreSQL binds it.
 func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := launcher.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports[0]
 }
