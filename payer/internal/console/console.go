@@ -84,7 +84,7 @@ func New(cfg Config) (*Console, error) {
 		return nil, errors.New("console: needs the document and audit stores")
 	}
 	h := &Console{docs: cfg.Documents, audit: cfg.Audit, token: cfg.AdminToken, log: cfg.Logger,
-		tmpl: cfg.Templates, now: cfg.Now, limiter: &limiter{max: 10, window: time.Minute}}
+		tmpl: cfg.Templates, now: cfg.Now, limiter: newLimiter(10, time.Minute, 10000)}
 	if cfg.PublicOrigin != "" {
 		u, err := url.Parse(cfg.PublicOrigin)
 		if err != nil || u.Host == "" {
@@ -238,7 +238,8 @@ func (h *Console) Login(c *gin.Context) {
 		return
 	}
 	now := h.now()
-	if h.limiter.blocked(now) {
+	addr := c.ClientIP() // the socket peer: the engine trusts no proxy header
+	if h.limiter.blocked(addr, now) {
 		c.Header("Retry-After", "60")
 		fail(http.StatusTooManyRequests, "Too many failed sign-ins; wait a minute.", "console sign-in throttled")
 		return
@@ -250,7 +251,7 @@ func (h *Console) Login(c *gin.Context) {
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxFormBody)
 	token := strings.TrimSpace(c.PostForm("token"))
 	if !audit.TokenEqual(token, h.token) {
-		h.limiter.fail(now)
+		h.limiter.fail(addr, now)
 		fail(http.StatusUnauthorized, "That is not the admin token.", "console sign-in with a wrong admin token")
 		return
 	}

@@ -99,6 +99,10 @@ func (e *env) do(method, path string, form url.Values, cookie string, hdr ...str
 		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: cookie})
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i] == remoteAddr {
+			req.RemoteAddr = hdr[i+1]
+			continue
+		}
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	w := httptest.NewRecorder()
@@ -106,6 +110,10 @@ func (e *env) do(method, path string, form url.Values, cookie string, hdr ...str
 	e.engine.ServeHTTP(w, req)
 	return w
 }
+
+// remoteAddr, given to do as a header name, sets the request's peer address
+// instead (httptest's default is 192.0.2.1:1234).
+const remoteAddr = "\x00RemoteAddr"
 
 // login signs in and returns the session cookie value.
 func (e *env) login() string {
@@ -246,7 +254,10 @@ func TestConsole(t *testing.T) {
 			other := newSessions("another-admin-token-0123456789abcdef", time.Hour, e.clk.now)
 			forged, _ := other.issue()
 			for name, c := range map[string]string{
-				"tampered": cookie[:len(cookie)-2] + "AA", "garbage": "x.y", "other key": forged, "empty": ".",
+				"tampered signature": flipChar(cookie, strings.IndexByte(cookie, '.')+1),
+				"tampered payload":   flipChar(cookie, 0),
+				"non-canonical":      cookie[:len(cookie)-1] + string(cookie[len(cookie)-1]^1), // the last character changed: a lax decoder may ignore the bits that differ
+				"garbage":            "x.y", "other key": forged, "empty": ".",
 			} {
 				if w := e.do("GET", "/console/documents", nil, c); w.Code != http.StatusSeeOther {
 					t.Fatalf("%s cookie: %d", name, w.Code)
@@ -287,8 +298,15 @@ func TestConsole(t *testing.T) {
 			for range 10 {
 				e.do("POST", "/console/login", url.Values{"token": {"nope"}}, "")
 			}
-			if w := e.do("POST", "/console/login", url.Values{"token": {adminToken}}, ""); w.Code != http.StatusTooManyRequests {
+			if w := e.do("POST", "/console/login", url.Values{"token": {adminToken}}, ""); w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "60" {
 				t.Fatalf("after 10 failures: %d", w.Code)
+			}
+			if ev := e.lastEvent(); ev.Status != http.StatusTooManyRequests || ev.Reason != "console sign-in throttled" {
+				t.Fatalf("throttled sign-in audited as %+v", ev)
+			}
+			// The administrator elsewhere is not locked out by them.
+			if w := e.do("POST", "/console/login", url.Values{"token": {adminToken}}, "", "Origin", "https://payer.test", remoteAddr, "198.51.100.7:5555"); w.Code != http.StatusSeeOther {
+				t.Fatalf("sign-in from another address while one is throttled: %d", w.Code)
 			}
 			e.clk.add(2 * time.Minute)
 			e.login()
@@ -313,4 +331,57 @@ func TestEmptyAdminTokenRefusesSignIn(t *testing.T) {
 	if w.Code != http.StatusUnauthorized {
 		t.Fatal(w.Code)
 	}
+}
+
+// TestLimiter: failures count per address within the window; a flood from
+// more addresses than are tracked refuses new addresses until it passes.
+func TestLimiter(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := newLimiter(3, time.Minute, 2)
+	for i := range 3 {
+		if l.blocked("a", t0) {
+			t.Fatalf("a blocked after %d failures", i)
+		}
+		l.fail("a", t0.Add(time.Duration(i)*time.Second))
+	}
+	steps := []struct {
+		addr    string
+		at      time.Duration
+		blocked bool
+	}{
+		{"a", 10 * time.Second, true},
+		{"b", 10 * time.Second, false},
+		{"a", 59 * time.Second, true},  // all three failures (0s, 1s, 2s) in the window
+		{"a", 60 * time.Second, false}, // the first one out of it
+	}
+	for _, s := range steps {
+		if got := l.blocked(s.addr, t0.Add(s.at)); got != s.blocked {
+			t.Fatalf("%s at %v: blocked = %v", s.addr, s.at, got)
+		}
+	}
+
+	l = newLimiter(3, time.Minute, 2)
+	l.fail("a", t0)
+	l.fail("b", t0)
+	l.fail("c", t0) // not tracked: the table is full
+	if !l.blocked("c", t0) || !l.blocked("d", t0.Add(59*time.Second)) {
+		t.Fatal("a new address got through while the table was full")
+	}
+	if l.blocked("a", t0) || l.blocked("b", t0) {
+		t.Fatal("tracked addresses below the limit were refused")
+	}
+	if l.blocked("d", t0.Add(time.Minute)) || len(l.failures) != 0 {
+		t.Fatalf("the window passed, still refusing or tracking %d", len(l.failures))
+	}
+}
+
+// flipChar replaces s[i], a base64url character, with another one; a
+// character that is not the last one carries six bits of the decoded bytes,
+// so they change.
+func flipChar(s string, i int) string {
+	c := byte('A')
+	if s[i] == 'A' {
+		c = 'B'
+	}
+	return s[:i] + string(c) + s[i+1:]
 }

@@ -67,7 +67,7 @@ func (s *sessions) check(tok string) (*session, error) {
 	if !ok || len(tok) > 200 {
 		return nil, errBadSession
 	}
-	enc := base64.RawURLEncoding
+	enc := base64.RawURLEncoding.Strict() // one encoding per token: unused trailing bits must be zero
 	payload, err1 := enc.DecodeString(p)
 	mac, err2 := enc.DecodeString(sig)
 	if err1 != nil || err2 != nil || len(payload) != 24 || !hmac.Equal(mac, s.sign(payload)) {
@@ -109,29 +109,69 @@ func (s *sessions) checkCSRF(ss *session, tok string) bool {
 	return hmac.Equal([]byte(tok), []byte(s.csrf(ss)))
 }
 
-// limiter refuses sign-in attempts after too many failures in a window.
+// limiter refuses sign-in attempts from an address after too many failures
+// from it in a window. It is kept per address, not globally, so that
+// wrong tokens from one place cannot lock the administrator out from
+// another; guessing stays hopeless either way, since the admin token has
+// at least 32 characters. At most maxAddrs addresses are tracked: when that
+// many have failed within one window, addresses not yet tracked are
+// refused too until the window passes (a flood from that many addresses
+// gets the old global behaviour, not unbounded memory).
 type limiter struct {
 	mu       sync.Mutex
 	max      int
 	window   time.Duration
-	failures []time.Time
+	maxAddrs int
+	failures map[string][]time.Time
 }
 
-func (l *limiter) blocked(now time.Time) bool {
+func newLimiter(max int, window time.Duration, maxAddrs int) *limiter {
+	return &limiter{max: max, window: window, maxAddrs: maxAddrs, failures: map[string][]time.Time{}}
+}
+
+// blocked reports whether addr may not try now.
+func (l *limiter) blocked(addr string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	keep := l.failures[:0]
-	for _, t := range l.failures {
+	n := len(l.recent(addr, now))
+	if n == 0 && len(l.failures) >= l.maxAddrs {
+		l.prune(now)
+		return len(l.failures) >= l.maxAddrs
+	}
+	return n >= l.max
+}
+
+// fail counts a failed attempt from addr.
+func (l *limiter) fail(addr string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.failures[addr]; !ok && len(l.failures) >= l.maxAddrs {
+		l.prune(now)
+		if len(l.failures) >= l.maxAddrs {
+			return // blocked answers for it until the window passes
+		}
+	}
+	l.failures[addr] = append(l.recent(addr, now), now)
+}
+
+// recent drops addr's failures older than the window and returns the rest.
+func (l *limiter) recent(addr string, now time.Time) []time.Time {
+	keep := l.failures[addr][:0]
+	for _, t := range l.failures[addr] {
 		if now.Sub(t) < l.window {
 			keep = append(keep, t)
 		}
 	}
-	l.failures = keep
-	return len(l.failures) >= l.max
+	if len(keep) == 0 {
+		delete(l.failures, addr)
+		return nil
+	}
+	l.failures[addr] = keep
+	return keep
 }
 
-func (l *limiter) fail(now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.failures = append(l.failures, now)
+func (l *limiter) prune(now time.Time) {
+	for addr := range l.failures {
+		l.recent(addr, now)
+	}
 }

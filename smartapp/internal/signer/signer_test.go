@@ -132,7 +132,8 @@ func TestVerifyEHRAccessTokenRefusals(t *testing.T) {
 		{name: "unknown EHR", iss: func(*fixture) string { return "https://unknown.example/fhir" }},
 		{name: "tampered payload", raw: func(raw string) string {
 			p := strings.Split(raw, ".")
-			p[1] = p[1][:len(p[1])-2] + "AA"
+			i := len(p[1]) / 2 // a character whose six bits are all in the payload
+			p[1] = p[1][:i] + map[bool]string{true: "B", false: "A"}[p[1][i] == 'A'] + p[1][i+1:]
 			return strings.Join(p, ".")
 		}},
 		{name: "not a JWT", raw: func(string) string { return "opaque-token" }},
