@@ -145,6 +145,13 @@ func attackTable(t *testing.T, c *cast) {
 			qr := w.questionnaireResponse("in-progress", map[string]any{"reference": pat1}, answer{"f2f", "f2f.diagnosis", map[string]any{"valueString": "x"}})
 			return w.documentReference(t, qr, nil, nil)
 		}), status: []int{403}, audit: auditWant{agent: mal, outcome: "4", status: 403, reason: "attached QuestionnaireResponse"}},
+		{name: "create with the attached response's source pat-1", do: createAsMallory(func(t *testing.T) []byte {
+			qr := w.questionnaireResponse("in-progress", nil, answer{"f2f", "f2f.diagnosis", map[string]any{"valueString": "x"}})
+			qr["source"] = map[string]any{"reference": pat1}
+			return w.documentReference(t, qr, nil, nil)
+		}), status: []int{403}, audit: auditWant{agent: mal, outcome: "4", status: 403, reason: "attached QuestionnaireResponse: source names another patient"}},
+		{name: "create with author pat-1", do: createAsMallory(withSubject(nil, map[string]any{"author": []any{map[string]any{"reference": pat1}}})),
+			status: []int{403}, audit: auditWant{agent: mal, outcome: "4", status: 403, reason: "author names another patient"}},
 		{name: "update pat-1's document by id", do: func(t *testing.T) *reply {
 			return c.m.fhir(t, http.MethodPut, "/DocumentReference/"+c.aliceDoc, withSubject(nil, map[string]any{"id": c.aliceDoc})(t), "If-Match", c.aliceETag)
 		}, status: []int{404}, audit: auditWant{agent: mal, outcome: "4", status: 404, reason: "document of another patient"}},

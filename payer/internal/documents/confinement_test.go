@@ -103,6 +103,20 @@ func TestCreateConfinement(t *testing.T) {
 		{name: "QR no subject", typ: TypeQuestionnaireResponse, body: questionnaireResponse(""), status: 201, subject: pat1},
 		{name: "QR other patient", typ: TypeQuestionnaireResponse, body: questionnaireResponse(ref(pat2)), status: 403, code: "forbidden", reason: "another patient"},
 		{name: "QR relative same id", typ: TypeQuestionnaireResponse, body: questionnaireResponse(ref("Patient/pat-1")), status: 403, code: "forbidden", reason: "relative"},
+		// Other elements that may name a patient: only the launch patient.
+		{name: "QR source own patient", typ: TypeQuestionnaireResponse, body: questionnaireResponse("", `"source":`+ref(pat1)), status: 201, subject: pat1},
+		{name: "QR author practitioner", typ: TypeQuestionnaireResponse, body: questionnaireResponse("", `"author":`+ref(ehrBase+"/Practitioner/prac-1")), status: 201, subject: pat1},
+		{name: "QR source other patient", typ: TypeQuestionnaireResponse, body: questionnaireResponse("", `"source":`+ref(pat2)), status: 403, code: "forbidden", reason: "source names another patient"},
+		{name: "QR author relative patient", typ: TypeQuestionnaireResponse, body: questionnaireResponse("", `"author":`+ref("Patient/pat-1")), status: 403, code: "forbidden", reason: "author is a relative reference"},
+		{name: "QR author patient by identifier", typ: TypeQuestionnaireResponse, body: questionnaireResponse("", `"author":{"type":"Patient","identifier":{"value":"MRN-2"}}`), status: 403, code: "forbidden", reason: "author carries an identifier"},
+		{name: "QR source conditional patient", typ: TypeQuestionnaireResponse, body: questionnaireResponse("", `"source":`+ref("Patient?identifier=MRN-2")), status: 403, code: "forbidden", reason: "source is a conditional reference"},
+		{name: "attached QR source other patient", typ: TypeDocumentReference, body: docRef("", questionnaireResponse("", `"source":`+ref(pat2))), status: 403, code: "forbidden", reason: "attached QuestionnaireResponse: source names another patient"},
+		{name: "contained QR author other patient", typ: TypeDocumentReference, body: docRef("", nil, `"contained":[`+string(questionnaireResponse("", `"author":`+ref(pat2)))+`]`), status: 403, code: "forbidden", reason: "contained QuestionnaireResponse: author names another patient"},
+		{name: "DocumentReference author practitioner", typ: TypeDocumentReference, body: docRef("", nil, `"author":[`+ref(ehrBase+"/Practitioner/prac-1")+`]`), status: 201, subject: pat1},
+		{name: "DocumentReference author other patient", typ: TypeDocumentReference, body: docRef("", nil, `"author":[`+ref(ehrBase+"/Practitioner/prac-1")+`,`+ref(pat2)+`]`), status: 403, code: "forbidden", reason: "author names another patient"},
+		{name: "context.related other patient", typ: TypeDocumentReference, body: []byte(strings.Replace(string(docRef("", nil)), `"related":[`, `"related":[`+ref(pat2)+`,`, 1)), status: 403, code: "forbidden", reason: "context.related names another patient"},
+		{name: "context.related typed patient", typ: TypeDocumentReference, body: []byte(strings.Replace(string(docRef("", nil)), `"related":[`, `"related":[{"reference":"`+ehrBase+`/Basic/x","type":"Patient"},`, 1)), status: 403, code: "forbidden", reason: "context.related"},
+
 		{name: "QR bad status", typ: TypeQuestionnaireResponse, body: []byte(strings.Replace(string(questionnaireResponse("")), `"in-progress"`, `"draft"`, 1)), status: 400, code: "value", reason: "status"},
 
 		// Callers.

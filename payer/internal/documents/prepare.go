@@ -121,6 +121,9 @@ func prepare(resourceType string, body []byte, patient string) (*prepared, *requ
 				return nil, forbidden(prob)
 			}
 		}
+		if prob := responsePartiesProblem(&qr, patient); prob != "" {
+			return nil, forbidden(prob)
+		}
 		if rerr := checkContained(qr.Contained, patient); rerr != nil {
 			return nil, rerr
 		}
@@ -173,6 +176,9 @@ func checkContainedAt(contained []json.RawMessage, patient string, depth int) *r
 				if prob := subjectProblem(qr.Subject, patient); prob != "" {
 					return forbidden("contained QuestionnaireResponse: " + prob)
 				}
+			}
+			if prob := responsePartiesProblem(&qr, patient); prob != "" {
+				return forbidden("contained QuestionnaireResponse: " + prob)
 			}
 			if rerr := checkContainedAt(qr.Contained, patient, depth+1); rerr != nil {
 				return rerr
@@ -229,6 +235,18 @@ func indexDocumentReference(doc *fhir.DocumentReference, patient string) (Index,
 	if doc.Context != nil && doc.Context.SourcePatientInfo != nil {
 		if prob := subjectProblem(doc.Context.SourcePatientInfo, patient); prob != "" {
 			return ix, forbidden("context.sourcePatientInfo: " + strings.TrimPrefix(prob, "subject "))
+		}
+	}
+	for i := range doc.Author {
+		if prob := partyProblem("author", &doc.Author[i], patient); prob != "" {
+			return ix, forbidden(prob)
+		}
+	}
+	if doc.Context != nil {
+		for i := range doc.Context.Related {
+			if prob := partyProblem("context.related", &doc.Context.Related[i], patient); prob != "" {
+				return ix, forbidden(prob)
+			}
 		}
 	}
 	if doc.Date != "" {

@@ -73,6 +73,48 @@ func subjectProblem(ref *fhir.Reference, patient string) string {
 	return "subject names another patient"
 }
 
+// namesPatient reports whether ref points at a Patient: by its type, by
+// the resource type of its literal reference (relative, absolute or
+// versioned), or as a conditional reference on Patient.
+func namesPatient(ref *fhir.Reference) bool {
+	if ref == nil {
+		return false
+	}
+	if ref.Type == "Patient" {
+		return true
+	}
+	if _, typ, _, ok := fhir.ParseReference(ref.Reference); ok {
+		return typ == "Patient"
+	}
+	return strings.HasPrefix(ref.Reference, "Patient?") || strings.Contains(ref.Reference, "/Patient?")
+}
+
+// partyProblem applies the subject rule to another element that may name a
+// patient (QuestionnaireResponse.source and .author, DocumentReference.author
+// and .context.related): a reference to a Patient must be exactly the launch
+// patient, written as subject must be, or a document about the launch
+// patient could carry another patient's reference for a later reader to
+// follow. References to practitioners, orders and the like are the
+// client's. It says why element's reference is refused, or "".
+func partyProblem(element string, ref *fhir.Reference, patient string) string {
+	if !namesPatient(ref) {
+		return ""
+	}
+	if p := subjectProblem(ref, patient); p != "" {
+		return element + strings.TrimPrefix(p, "subject")
+	}
+	return ""
+}
+
+// responsePartiesProblem applies partyProblem to a QuestionnaireResponse's
+// source and author.
+func responsePartiesProblem(qr *fhir.QuestionnaireResponse, patient string) string {
+	if p := partyProblem("source", qr.Source, patient); p != "" {
+		return p
+	}
+	return partyProblem("author", qr.Author, patient)
+}
+
 // subjectDecodeError maps a strict-decoding error that concerns the
 // subject (a case-variant or duplicate "subject" key, or a malformed value
 // under it) to 403: such a body tries to name a subject in a way some
@@ -152,6 +194,9 @@ func checkEmbeddedResponse(att *fhir.Attachment, patient string) *requestError {
 		if p := subjectProblem(qr.Subject, patient); p != "" {
 			return forbidden("attached QuestionnaireResponse: " + p)
 		}
+	}
+	if p := responsePartiesProblem(&qr, patient); p != "" {
+		return forbidden("attached QuestionnaireResponse: " + p)
 	}
 	if rerr := checkContained(qr.Contained, patient); rerr != nil {
 		rerr.Reason = "attached QuestionnaireResponse: " + rerr.Reason

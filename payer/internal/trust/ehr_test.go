@@ -243,8 +243,15 @@ func writeRegistry(t testing.TB, path string, entries ...map[string]any) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	writeFileAtomic(t, path, b)
+}
+
+// writeFileAtomic replaces path with data in one rename, so a poll sees
+// the old content or the new, never half of it.
+func writeFileAtomic(t testing.TB, path string, data []byte) {
+	t.Helper()
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(tmp, path); err != nil {

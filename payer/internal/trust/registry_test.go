@@ -107,9 +107,8 @@ func TestWatcherReloads(t *testing.T) {
 		t.Fatalf("newly listed EHR refused: %v", err)
 	}
 
-	if err := os.WriteFile(path, []byte(`{"ehrs":[{"issuer":"broken"}]}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	// Written in one rename (half-done writes: TestWatcherWaitsOutHalfWrittenFile).
+	writeFileAtomic(t, path, []byte(`{"ehrs":[{"issuer":"broken"}]}`))
 	waitFor(t, func() bool { return strings.Contains(logs.String(), "keeping the last good one") })
 	time.Sleep(50 * time.Millisecond) // several more polls of the same bad file
 	if n := strings.Count(logs.String(), "keeping the last good one"); n != 1 {

@@ -496,9 +496,11 @@ func relative(iss, ref string) string {
 }
 
 // stamp fills the elements the app owns, whatever the page sent: the
-// questionnaire canonical, status, subject, basedOn, encounter, author and
-// authored. References are made absolute (for the payer) or relative (for
-// the EHR) by ref.
+// questionnaire canonical, status, subject, basedOn, encounter, author,
+// source and authored. References are made absolute (for the payer) or
+// relative (for the EHR) by ref. The page's source is dropped: the answers
+// come from the signed-in user, who is the author, and a source naming
+// another patient would be refused by the payer.
 func (s *Service) stamp(sess *session.Session, q json.RawMessage, in *fhir.QuestionnaireResponse, status string, now time.Time, ref func(string) string) *fhir.QuestionnaireResponse {
 	l := sess.Launch()
 	w := sess.Workspace()
@@ -517,6 +519,7 @@ func (s *Service) stamp(sess *session.Session, q json.RawMessage, in *fhir.Quest
 	if l.FHIRUser != "" {
 		qr.Author = &fhir.Reference{Reference: ref(relative(l.Issuer, l.FHIRUser))}
 	}
+	qr.Source = nil
 	qr.Authored = now.Format(time.RFC3339)
 	return &qr
 }

@@ -22,6 +22,7 @@ import (
 func response(flow string) []byte {
 	return []byte(`{"resourceType":"QuestionnaireResponse","status":"in-progress","questionnaire":"ignored",
 	 "subject":{"reference":"Patient/someone-else"},
+	 "source":{"reference":"Patient/someone-else"},"author":{"reference":"Patient/someone-else"},
 	 "item":[{"linkId":"order","text":"Oxygen order","item":[
 	   {"linkId":"order.flow-rate","text":"Prescribed flow rate","answer":[{"valueDecimal":` + flow + `}]}]}]}`)
 }
@@ -107,6 +108,9 @@ func TestSaveDraftCreatesThenUpdatesWithIfMatch(t *testing.T) {
 	if qr.Subject.Reference != iss+"/Patient/pat-1" || qr.BasedOn[0].Reference != iss+"/DeviceRequest/dr-oxygen-1" ||
 		qr.Questionnaire != "http://sandbox.dtr.example/fhir/Questionnaire/home-oxygen|2026.1" || qr.Encounter.Reference != iss+"/Encounter/enc-1" {
 		t.Fatalf("attached response references %+v %+v %q", qr.Subject, qr.BasedOn, qr.Questionnaire)
+	}
+	if qr.Source != nil || qr.Author == nil || qr.Author.Reference != iss+"/Practitioner/prac-1" {
+		t.Fatalf("the page's source and author were kept: %+v %+v", qr.Source, qr.Author)
 	}
 
 	saved2, err := w.Flow.SaveDraft(ctx, s, response("3"))
