@@ -62,11 +62,11 @@ func (s *signer) decode(v string) (session, bool) {
 	if !ok {
 		return session{}, false
 	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
+	got, err := base64.RawURLEncoding.Strict().DecodeString(sig)
 	if err != nil || !hmac.Equal(got, s.mac(payload)) {
 		return session{}, false
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(payload)
 	if err != nil {
 		return session{}, false
 	}

@@ -53,6 +53,7 @@ func verifyIDToken(ctx context.Context, raw string, c idTokenCheck) (*IDClaims, 
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(30*time.Second),
 		jwt.WithTimeFunc(c.Now),
+		jwt.WithStrictDecoding(), // non-canonical base64url (non-zero unused bits) refused, as in the shared verifiers
 	)
 	var claims IDClaims
 	_, err := parser.ParseWithClaims(raw, &claims, func(t *jwt.Token) (any, error) {

@@ -202,6 +202,7 @@ func TestCompleteRefusals(t *testing.T) {
 		{name: "id_token from another issuer", opts: standin.EHROptions{IDTokenIssuer: "https://evil.example/fhir"}, want: "id_token"},
 		{name: "id_token signed ES256", opts: standin.EHROptions{IDTokenAlg: "ES256"}, want: "id_token"},
 		{name: "id_token with another nonce", opts: standin.EHROptions{IDTokenNonce: &otherNonce}, want: "id_token"},
+		{name: "id_token signature encoded non-canonically", opts: standin.EHROptions{IDTokenNonCanonical: true}, want: "id_token"},
 		{name: "openid granted but no id_token", opts: standin.EHROptions{OmitIDToken: true}, want: "no id_token"},
 		{name: "access token for another audience", opts: standin.EHROptions{AccessTokenAudience: "https://payer.example/fhir"}, want: "access token"},
 		{name: "access token issued to another client", opts: standin.EHROptions{AccessTokenClientID: "other-app"}, want: "access token"},

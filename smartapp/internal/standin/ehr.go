@@ -43,6 +43,9 @@ type EHROptions struct {
 	IDTokenNonce        *string
 	IDTokenName         string // the id_token's name claim; none by default, as the sandbox EHR sends none
 	OmitIDToken         bool
+	// IDTokenNonCanonical sets an unused low bit in the last character of
+	// the id_token's signature: the same bytes to a lax base64url decoder.
+	IDTokenNonCanonical bool
 	TokenError          string // when set, the token endpoint answers this OAuth error
 }
 
@@ -325,7 +328,15 @@ func (e *EHR) mintIDToken(nonce string) (string, error) {
 	}
 	tok := jwt.NewWithClaims(key.Method(), claims)
 	tok.Header["kid"] = key.KID
-	return tok.SignedString(key.Private)
+	raw, err := tok.SignedString(key.Private)
+	if err != nil || !e.Opts.IDTokenNonCanonical {
+		return raw, err
+	}
+	// RS256: 256 signature bytes end in a 2-character group whose last
+	// character carries 4 unused bits; bit 0 is one of them.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, raw[len(raw)-1])
+	return raw[:len(raw)-1] + string(alphabet[last|1]), nil
 }
 
 // authorized checks the bearer token is one this EHR issued.
