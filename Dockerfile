@@ -10,7 +10,8 @@ FROM golang:1.26-bookworm AS build
 WORKDIR /src
 ENV CGO_ENABLED=1 GOFLAGS=-trimpath
 # go.work ties the modules together (dtrsandbox/shared, web, ehr, payer,
-# smartapp, scripts); each module's go.mod also has replace directives.
+# smartapp, scripts); the service and scripts modules' go.mod files also
+# replace dtrsandbox/shared and dtrsandbox/web with ../shared and ../web.
 COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
@@ -26,8 +27,9 @@ RUN apt-get update \
  && mkdir -p /data /app/payer \
  && chown sandbox:sandbox /data
 COPY --from=build /out/ /usr/local/bin/
-# The payer's default trusted-EHR registry (PAYER_TRUSTED_EHRS is relative
-# to the working directory); compose mounts its own.
+# The payer's default trusted-EHR registry. A relative PAYER_TRUSTED_EHRS is
+# taken from the folder holding go.work, else (as here, where there is none)
+# from the working directory; compose mounts its own.
 COPY --from=build /src/payer/trusted-ehrs.json /app/payer/trusted-ehrs.json
 WORKDIR /app
 USER sandbox

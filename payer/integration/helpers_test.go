@@ -48,6 +48,7 @@ import (
 	"dtrsandbox/shared/launcher"
 	"dtrsandbox/shared/localtls"
 	"dtrsandbox/shared/smart"
+	"dtrsandbox/shared/testutil/logbuf"
 )
 
 // Fixed facts of the seeded sandbox (CONTRACT.md "Seeded").
@@ -94,7 +95,7 @@ type world struct {
 	admin     string       // PAYER_ADMIN_TOKEN
 	registry  string       // the trusted-EHR registry file the payer watches
 	payerDB   string       // PAYER_DATABASE_URL, "" for SQLite
-	logs      *logRing
+	logs      *logbuf.Lines
 	keys      *keyHost
 
 	dbMu sync.Mutex
@@ -124,7 +125,7 @@ func startWorld(t *testing.T, o worldOptions) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{data: t.TempDir(), logs: &logRing{max: 4000}, payerDB: o.payerDB, admin: randomHex(t, 32)}
+	w := &world{data: t.TempDir(), logs: &logbuf.Lines{Max: 4000}, payerDB: o.payerDB, admin: randomHex(t, 32)}
 	w.registry = filepath.Join(w.data, "it-trusted-ehrs.json")
 	cfg := launcher.Config{
 		Root:     config.RepoRoot(),
@@ -157,7 +158,7 @@ func startWorld(t *testing.T, o worldOptions) *world {
 	defer cancel()
 	sb, err := launcher.Start(ctx, cfg, b)
 	if err != nil {
-		t.Fatalf("starting the EHR and the payer: %v\n--- service logs ---\n%s", err, w.logs.tail(200))
+		t.Fatalf("starting the EHR and the payer: %v\n--- service logs ---\n%s", err, w.logs.Tail(200))
 	}
 	w.sb = sb
 	t.Cleanup(func() {
@@ -166,7 +167,7 @@ func startWorld(t *testing.T, o worldOptions) *world {
 			t.Errorf("stopping the sandbox: %v", err)
 		}
 		if t.Failed() {
-			t.Logf("--- service logs (last 300 lines) ---\n%s", w.logs.tail(300))
+			t.Logf("--- service logs (last 300 lines) ---\n%s", w.logs.Tail(300))
 		}
 	})
 
@@ -1240,33 +1241,6 @@ func (h *keyHost) publish(name string, keys ...*jwks.SigningKey) string {
 	return h.base + "/" + name + "/jwks.json"
 }
 
-// logRing keeps the last lines of the services' logs, shown when a test
-// fails.
-type logRing struct {
-	mu    sync.Mutex
-	max   int
-	lines []string
-	part  string
-}
-
-func (l *logRing) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	parts := strings.Split(l.part+string(p), "\n")
-	l.part = parts[len(parts)-1]
-	l.lines = append(l.lines, parts[:len(parts)-1]...)
-	if over := len(l.lines) - l.max; over > 0 {
-		l.lines = append([]string(nil), l.lines[over:]...)
-	}
-	return len(p), nil
-}
-
-func (l *logRing) tail(n int) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines[max(0, len(l.lines)-n):], "\n")
-}
-
 func mustKey(t *testing.T, alg string) *jwks.SigningKey {
 	t.Helper()
 	k, err := jwks.Generate(alg)
@@ -1294,24 +1268,6 @@ func randomBytes(t testing.TB, n int) []byte {
 }
 
 func randomHex(t testing.TB, n int) string { return hex.EncodeToString(randomBytes(t, n)) }
-
-// jwtPayload decodes the claims of a compact JWT without verifying it.
-func jwtPayload(t *testing.T, raw string) map[string]any {
-	t.Helper()
-	parts := strings.Split(raw, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a compact JWT: %.40s...", raw)
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
 
 func jwtTime(t time.Time) *jwt.NumericDate { return jwt.NewNumericDate(t) }
 

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"dtrsandbox/shared/testutil/jwttest"
 )
 
 // revocationIntrospection: in introspection mode (the launcher's registry,
@@ -68,7 +70,7 @@ func revocationJWKS(t *testing.T, c *cast, early *ehrSession) {
 	if time.Until(tok.Expires) < 20*time.Second {
 		tok = c.alice.launch(t, launchPat1)
 	}
-	exp := time.Unix(int64(jwtPayload(t, tok.Access)["exp"].(float64)), 0)
+	exp := time.Unix(int64(jwttest.Claims(t, tok.Access)["exp"].(float64)), 0)
 
 	read := func() *reply {
 		return w.payer(t, http.MethodGet, "/DocumentReference/"+c.aliceDoc, a.payerTok, tok.Access, nil)

@@ -5,13 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"dtrsandbox/shared/config"
 	"dtrsandbox/shared/launcher"
 	"dtrsandbox/shared/launcher/launchertest"
+	"dtrsandbox/shared/testutil/logbuf"
 )
 
 // The three service binaries are built once per test binary and shared.
@@ -60,12 +60,12 @@ const startAttempts = 3
 // service's listen: such a clash is retried with new ports and a new data
 // directory. The sandbox is stopped (cleanly, or the test fails) at
 // cleanup; its logs go to the test log only when the test fails.
-func startOnFreePorts(t *testing.T, n int, mk func(ports []int, dataDir string) launcher.Config) (*launcher.Sandbox, *logBuffer) {
+func startOnFreePorts(t *testing.T, n int, mk func(ports []int, dataDir string) launcher.Config) (*launcher.Sandbox, *logbuf.Lines) {
 	t.Helper()
 	b := buildServices(t)
 	var (
 		sb   *launcher.Sandbox
-		logs *logBuffer
+		logs *logbuf.Lines
 		err  error
 	)
 	for attempt := 1; ; attempt++ {
@@ -73,7 +73,7 @@ func startOnFreePorts(t *testing.T, n int, mk func(ports []int, dataDir string) 
 		if perr != nil {
 			t.Fatal(perr)
 		}
-		logs = &logBuffer{}
+		logs = &logbuf.Lines{}
 		cfg := mk(ports, t.TempDir())
 		cfg.Root, cfg.Output = repoRoot(t), logs
 		ctx, cancel := context.WithTimeout(context.Background(), within(t, 5*time.Minute))
@@ -82,18 +82,18 @@ func startOnFreePorts(t *testing.T, n int, mk func(ports []int, dataDir string) 
 		if err == nil {
 			break
 		}
-		if attempt < startAttempts && portClash(err.Error()+"\n"+logs.tail(50)) {
+		if attempt < startAttempts && portClash(err.Error()+"\n"+logs.Tail(50)) {
 			t.Logf("attempt %d: a port was taken meanwhile, retrying with other ports: %v", attempt, err)
 			continue
 		}
-		t.Fatalf("starting the sandbox: %v\n--- service logs ---\n%s", err, logs.tail(200))
+		t.Fatalf("starting the sandbox: %v\n--- service logs ---\n%s", err, logs.Tail(200))
 	}
 	t.Cleanup(func() {
 		if err := sb.Stop(); err != nil {
 			t.Errorf("stopping the sandbox: %v", err)
 		}
 		if t.Failed() {
-			t.Logf("--- service logs (last 200 lines) ---\n%s", logs.tail(200))
+			t.Logf("--- service logs (last 200 lines) ---\n%s", logs.Tail(200))
 		}
 	})
 	return sb, logs
@@ -115,28 +115,4 @@ func within(t *testing.T, d time.Duration) time.Duration {
 		}
 	}
 	return d
-}
-
-// logBuffer keeps the services' log lines.
-type logBuffer struct {
-	mu    sync.Mutex
-	lines []string
-	part  string
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := l.part + string(p)
-	parts := strings.Split(s, "\n")
-	l.part = parts[len(parts)-1]
-	l.lines = append(l.lines, parts[:len(parts)-1]...)
-	return len(p), nil
-}
-
-func (l *logBuffer) tail(n int) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	from := max(0, len(l.lines)-n)
-	return strings.Join(l.lines[from:], "\n")
 }

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"dtrsandbox/shared/httpclient"
 	"dtrsandbox/shared/launcher"
 	"dtrsandbox/shared/localtls"
+	"dtrsandbox/shared/testutil/logbuf"
 )
 
 // TestUpCommand runs the built `sandbox up` with a temporary data directory
@@ -141,7 +141,7 @@ func TestUpCommand(t *testing.T) {
 // upProcess is a running `sandbox` command.
 type upProcess struct {
 	cmd     *exec.Cmd
-	out     *syncBuffer
+	out     *logbuf.Buffer
 	exited  chan struct{} // closed when the process has exited
 	waitErr error         // its exit error, set before exited is closed
 }
@@ -150,7 +150,7 @@ type upProcess struct {
 // if still running, and its output logged if the test failed.
 func startUp(t *testing.T, root, bin string, args ...string) *upProcess {
 	t.Helper()
-	u := &upProcess{cmd: exec.Command(bin, args...), out: &syncBuffer{}, exited: make(chan struct{})}
+	u := &upProcess{cmd: exec.Command(bin, args...), out: &logbuf.Buffer{}, exited: make(chan struct{})}
 	u.cmd.Dir = root
 	u.cmd.Env = append(os.Environ(), "SANDBOX_TLS=on")
 	u.cmd.Stdout, u.cmd.Stderr = u.out, u.out
@@ -197,21 +197,4 @@ func (u *upProcess) waitFor(text string, timeout time.Duration) error {
 		}
 	}
 	return nil
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"dtrsandbox/shared/jwks"
+	"dtrsandbox/shared/jws"
 	"dtrsandbox/shared/oautherr"
 	"dtrsandbox/shared/smart"
 )
@@ -247,15 +248,15 @@ type token struct {
 }
 
 func parse(raw string) (*token, error) {
-	hdr, payload, sig, input, err := decodeCompact(raw)
+	c, err := jws.Decode(raw)
 	if err != nil {
 		return nil, &Error{Reason: ReasonMalformed, Err: err}
 	}
-	t := &token{signingInput: input, signature: sig}
-	if err := unmarshalObject(hdr, &t.header); err != nil {
+	t := &token{signingInput: c.SigningInput, signature: c.Signature}
+	if err := jws.UnmarshalObject(c.Header, &t.header); err != nil {
 		return nil, fail(ReasonMalformed, "header: %w", err)
 	}
-	if err := unmarshalObject(payload, &t.claims); err != nil {
+	if err := jws.UnmarshalObject(c.Payload, &t.claims); err != nil {
 		return nil, fail(ReasonMalformed, "claims: %w", err)
 	}
 	if _, crit := t.header["crit"]; crit {
@@ -368,14 +369,14 @@ func PeekIssuer(raw string, maxSize int) (string, error) {
 	if len(raw) > maxSize {
 		return "", fail(ReasonTooLarge, "%d bytes, limit %d", len(raw), maxSize)
 	}
-	_, payload, _, _, err := decodeCompact(raw)
+	jt, err := jws.Decode(raw)
 	if err != nil {
 		return "", &Error{Reason: ReasonMalformed, Err: err}
 	}
 	var c struct {
 		Issuer string `json:"iss"`
 	}
-	if err := unmarshalObject(payload, &c); err != nil {
+	if err := jws.UnmarshalObject(jt.Payload, &c); err != nil {
 		return "", fail(ReasonMalformed, "claims: %w", err)
 	}
 	if c.Issuer == "" {

@@ -26,6 +26,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"dtrsandbox/shared/jwks"
+	"dtrsandbox/shared/jws"
 	"dtrsandbox/shared/oautherr"
 )
 
@@ -63,6 +64,10 @@ type Client struct {
 	SigningAlg string // token_endpoint_auth_signing_alg, "" if not registered
 	JWKSURI    string // jwks_uri, if registered by reference
 	JWKS       *jose.JSONWebKeySet
+	// Record is the ClientStore's own record of the client, if it sets
+	// one: Verify returns this Client, so the caller has the record
+	// without a second lookup.
+	Record any
 }
 
 // ClientStore looks clients up by client_id.
@@ -239,15 +244,15 @@ func assertionParam(form url.Values) (string, error) {
 
 // parseCompact decodes a compact JWS (RFC 7515 §7.1) without verifying it.
 func parseCompact(raw string) (*assertion, error) {
-	header, payload, err := decodeCompact(raw)
+	c, err := jws.Decode(raw)
 	if err != nil {
 		return nil, oautherr.InvalidClient("client_assertion is not a compact JWS (three base64url parts: header.payload.signature).").WithCause(err)
 	}
 	a := &assertion{raw: raw}
-	if err := unmarshalObject(header, &a.header); err != nil {
+	if err := jws.UnmarshalObject(c.Header, &a.header); err != nil {
 		return nil, oautherr.InvalidClient("The client_assertion header is not a JSON object.").WithCause(err)
 	}
-	if err := unmarshalObject(payload, &a.claims); err != nil {
+	if err := jws.UnmarshalObject(c.Payload, &a.claims); err != nil {
 		return nil, oautherr.InvalidClient("The client_assertion claims are not a JSON object of the expected types.").WithCause(err)
 	}
 	return a, nil

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	"gorm.io/gorm"
+
+	"dtrsandbox/shared/database"
 )
 
 // usedJTI is one row of used_jtis. The composite primary key (issuer, jti)
@@ -47,7 +48,7 @@ func (s *GormJTIStore) Claim(ctx context.Context, issuer, jti string, exp time.T
 	switch {
 	case err == nil:
 		return nil
-	case isDuplicateKey(err):
+	case database.IsDuplicate(err):
 		return fmt.Errorf("%w: %w", ErrReplay, err)
 	default:
 		return fmt.Errorf("clientauth: record jti: %w", err)
@@ -61,16 +62,6 @@ func (s *GormJTIStore) Purge(ctx context.Context, before time.Time) error {
 		return fmt.Errorf("clientauth: purge used_jtis: %w", err)
 	}
 	return nil
-}
-
-func isDuplicateKey(err error) bool {
-	if errors.Is(err, gorm.ErrDuplicatedKey) {
-		return true
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "UNIQUE constraint failed") || // SQLite
-		strings.Contains(msg, "SQLSTATE 23505") || // PostgreSQL (pgx)
-		strings.Contains(msg, "duplicate key value violates unique constraint")
 }
 
 // MemoryJTIStore is a JTIStore for one process (tests, single-instance

@@ -109,21 +109,7 @@ func TestVerifyConcurrentReplaySQLite(t *testing.T) {
 	v := NewVerifier(Config{TokenURL: tokenURL, Clients: f.clients, JTIs: store, Now: func() time.Time { return testNow }})
 	raw := f.validSpec("app").sign(t)
 
-	const n = 20
-	var start, done sync.WaitGroup
-	start.Add(1)
-	errs := make([]error, n)
-	for i := range n {
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			start.Wait()
-			_, errs[i] = v.Verify(context.Background(), url.Values{ParamAssertionType: {AssertionType}, ParamAssertion: {raw}})
-		}()
-	}
-	start.Done()
-	done.Wait()
-
+	errs := verifyAtOnce(raw, 20, v)
 	ok := 0
 	for i, err := range errs {
 		if err == nil {
@@ -138,6 +124,25 @@ func TestVerifyConcurrentReplaySQLite(t *testing.T) {
 	if ok != 1 {
 		t.Fatalf("%d callers accepted, want exactly 1", ok)
 	}
+}
+
+// verifyAtOnce has n callers present the assertion raw at the same moment,
+// caller i to verifiers[i%len(verifiers)], and returns what each was told.
+func verifyAtOnce(raw string, n int, verifiers ...*Verifier) []error {
+	var start, done sync.WaitGroup
+	start.Add(1)
+	errs := make([]error, n)
+	for i := range n {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			start.Wait()
+			_, errs[i] = verifiers[i%len(verifiers)].Verify(context.Background(), url.Values{ParamAssertionType: {AssertionType}, ParamAssertion: {raw}})
+		}()
+	}
+	start.Done()
+	done.Wait()
+	return errs
 }
 
 // Two replicas, each with its own connection pool, sharing one PostgreSQL:
@@ -177,20 +182,7 @@ func TestVerifyConcurrentReplayPostgresReplicas(t *testing.T) {
 
 	for round := range 3 {
 		raw := f.validSpec("app").sign(t)
-		const n = 20
-		var start, done sync.WaitGroup
-		start.Add(1)
-		errs := make([]error, n)
-		for i := range n {
-			done.Add(1)
-			go func() {
-				defer done.Done()
-				start.Wait()
-				_, errs[i] = verifiers[i%2].Verify(context.Background(), url.Values{ParamAssertionType: {AssertionType}, ParamAssertion: {raw}})
-			}()
-		}
-		start.Done()
-		done.Wait()
+		errs := verifyAtOnce(raw, 20, verifiers...)
 		ok := 0
 		for i, err := range errs {
 			if err == nil {

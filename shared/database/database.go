@@ -95,7 +95,9 @@ func IsDuplicate(err error) bool {
 		return true
 	}
 	s := err.Error()
-	return strings.Contains(s, "UNIQUE constraint failed") || strings.Contains(s, "SQLSTATE 23505")
+	return strings.Contains(s, "UNIQUE constraint failed") || // SQLite
+		strings.Contains(s, "SQLSTATE 23505") || // PostgreSQL (pgx)
+		strings.Contains(s, "duplicate key value violates unique constraint") // PostgreSQL, message only
 }
 
 // IntegrityCheck runs SQLite's PRAGMA integrity_check (a no-op "ok" on

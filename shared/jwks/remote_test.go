@@ -10,24 +10,11 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"dtrsandbox/shared/testutil/testclock"
 )
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{t: time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)} }
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *testclock.Clock { return testclock.New(time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)) }
 
 // jwksServer serves a mutable key set and counts fetches.
 type jwksServer struct {

@@ -13,12 +13,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"dtrsandbox/shared/localtls"
+	"dtrsandbox/shared/testutil/logbuf"
 )
 
 // The test binary doubles as a fake service: with LAUNCHER_FAKE set it reads
@@ -92,13 +92,13 @@ func fakeService(mode string) int {
 }
 
 // fakeConfig runs every service as this test binary in the given modes.
-func fakeConfig(t *testing.T, tls bool, modes map[string]string) (Config, map[string]string, *bytes.Buffer) {
+func fakeConfig(t *testing.T, tls bool, modes map[string]string) (Config, map[string]string, *logbuf.Buffer) {
 	t.Helper()
 	ports, err := FreePorts(3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &lockedBuffer{}
+	out := &logbuf.Buffer{}
 	cfg := Config{
 		Root:          t.TempDir(),
 		DataDir:       t.TempDir(),
@@ -118,18 +118,7 @@ func fakeConfig(t *testing.T, tls bool, modes map[string]string) (Config, map[st
 		cfg.Env[s] = []string{fakeEnv + "=" + mode, "LAUNCHER_FAKE_NAME=" + s}
 		bins[s] = os.Args[0]
 	}
-	return cfg, bins, &out.buf
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
+	return cfg, bins, out
 }
 
 func TestStartStopOverTLS(t *testing.T) {

@@ -11,18 +11,17 @@ import (
 
 func TestWrite(t *testing.T) {
 	tests := []struct {
-		name       string
-		err        error
-		status     int
-		code       string
-		challenge  string
-		leaksCause bool
+		name      string
+		err       error
+		status    int
+		code      string
+		challenge string
 	}{
-		{"invalid_request", InvalidRequest("missing %s", "grant_type"), 400, "invalid_request", "", false},
-		{"invalid_client basic challenge", InvalidClient("unknown client"), 401, "invalid_client", "Basic", false},
-		{"invalid_token bearer challenge", InvalidToken("expired"), 401, "invalid_token", "Bearer", false},
-		{"cause hidden", InvalidGrant("code reused").WithCause(errors.New("row 42 secret detail")), 400, "invalid_grant", "", false},
-		{"plain error becomes server_error", errors.New("db down: password=x"), 500, "server_error", "", false},
+		{"invalid_request", InvalidRequest("missing %s", "grant_type"), 400, "invalid_request", ""},
+		{"invalid_client basic challenge", InvalidClient("unknown client"), 401, "invalid_client", "Basic"},
+		{"invalid_token bearer challenge", InvalidToken("expired"), 401, "invalid_token", "Bearer"},
+		{"cause hidden", InvalidGrant("code reused").WithCause(errors.New("row 42 secret detail")), 400, "invalid_grant", ""},
+		{"plain error becomes server_error", errors.New("db down: password=x"), 500, "server_error", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

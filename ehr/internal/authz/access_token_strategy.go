@@ -47,9 +47,14 @@ func (s *accessTokenStrategy) AccessTokenSignature(_ context.Context, token stri
 	return tokenSignature(token)
 }
 
-func tokenSignature(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
+func tokenSignature(token string) string { return digestSignature(tokenDigest(token)) }
+
+// tokenDigest is the SHA-256 of a token: the claims cache key, and (as
+// base64url) its storage key.
+func tokenDigest(token string) [32]byte { return sha256.Sum256([]byte(token)) }
+
+func digestSignature(digest [32]byte) string {
+	return base64.RawURLEncoding.EncodeToString(digest[:])
 }
 
 // GenerateAccessToken signs the access token of requester.
@@ -109,11 +114,15 @@ func (s *accessTokenStrategy) ValidateAccessToken(ctx context.Context, requester
 
 // verify checks the JWT alone, with fosite's error types.
 func (s *accessTokenStrategy) verify(ctx context.Context, token string) (*accesstoken.Claims, error) {
+	return s.verifyDigest(ctx, token, tokenDigest(token))
+}
+
+// verifyDigest is verify for a caller that already holds tokenDigest(token).
+func (s *accessTokenStrategy) verifyDigest(ctx context.Context, token string, key [32]byte) (*accesstoken.Claims, error) {
 	now := time.Now
 	if s.now != nil {
 		now = s.now
 	}
-	key := sha256.Sum256([]byte(token))
 	if c, ok := s.verified.get(key, now()); ok {
 		return c, nil
 	}

@@ -3,7 +3,6 @@ package authz
 import (
 	"context"
 	"errors"
-	"mime"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -15,7 +14,6 @@ import (
 	"github.com/ory/fosite"
 
 	"dtrsandbox/ehr/internal/oauthstore"
-	"dtrsandbox/shared/httpserver"
 	"dtrsandbox/shared/jwks"
 	"dtrsandbox/shared/oautherr"
 	"dtrsandbox/shared/smart"
@@ -94,21 +92,7 @@ func readAuthorizeParams(c *gin.Context) (url.Values, *oautherr.Error) {
 		if r.URL.RawQuery != "" {
 			return nil, oautherr.InvalidRequest("With POST, send the parameters in the body only.")
 		}
-		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		if err != nil || mt != "application/x-www-form-urlencoded" {
-			return nil, oautherr.InvalidRequest("The body must be application/x-www-form-urlencoded.")
-		}
-		if httpserver.DeclaredTooLarge(c) || r.ContentLength > MaxFormBytes {
-			return nil, tooLarge()
-		}
-		r.Body = http.MaxBytesReader(c.Writer, r.Body, MaxFormBytes)
-		if err := r.ParseForm(); err != nil {
-			if httpserver.IsTooLarge(err) {
-				return nil, tooLarge()
-			}
-			return nil, oautherr.InvalidRequest("The body is not a valid form.").WithCause(err)
-		}
-		return r.PostForm, nil
+		return readFormBody(c)
 	}
 	return nil, oautherr.InvalidRequest("Use GET or POST.")
 }

@@ -98,6 +98,9 @@ func (a *clientAuthenticator) privateKeyJWT(ctx context.Context, form url.Values
 	if err != nil {
 		return nil, oautherr.As(err)
 	}
+	if c, ok := ac.Record.(*oauthstore.Client); ok {
+		return c, nil // the verifier looked it up already
+	}
 	return a.load(ctx, ac.ID)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,7 +65,7 @@ func (s *consentStore) record(ctx context.Context, subject, clientID string, sco
 		}
 		merged := strings.Fields(row.Scope)
 		for _, sc := range scopes {
-			if !containsString(merged, sc) {
+			if !slices.Contains(merged, sc) {
 				merged = append(merged, sc)
 			}
 		}
@@ -74,13 +75,4 @@ func (s *consentStore) record(ctx context.Context, subject, clientID string, sco
 			DoUpdates: clause.AssignmentColumns([]string{"scope", "updated_at"}),
 		}).Create(&row).Error
 	})
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

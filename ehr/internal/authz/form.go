@@ -26,6 +26,20 @@ func readPostForm(c *gin.Context) (url.Values, *oautherr.Error) {
 	if r.URL.RawQuery != "" {
 		return nil, oautherr.InvalidRequest("Send the parameters in the request body, not in the query string.")
 	}
+	form, e := readFormBody(c)
+	if e != nil {
+		return nil, e
+	}
+	if e := singleValued(form); e != nil {
+		return nil, e
+	}
+	return form, nil
+}
+
+// readFormBody parses the application/x-www-form-urlencoded body of a POST,
+// at most MaxFormBytes (413 beyond).
+func readFormBody(c *gin.Context) (url.Values, *oautherr.Error) {
+	r := c.Request
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
 		return nil, oautherr.InvalidRequest("The body must be application/x-www-form-urlencoded.")
@@ -39,9 +53,6 @@ func readPostForm(c *gin.Context) (url.Values, *oautherr.Error) {
 			return nil, tooLarge()
 		}
 		return nil, oautherr.InvalidRequest("The body is not a valid form.").WithCause(err)
-	}
-	if e := singleValued(r.PostForm); e != nil {
-		return nil, e
 	}
 	return r.PostForm, nil
 }

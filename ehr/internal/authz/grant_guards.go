@@ -48,6 +48,16 @@ func sessionOf(r fosite.Requester) (*Session, error) {
 	return sess, nil
 }
 
+// invalidScope is invalid_scope for a scope that does not parse, with the
+// parser's hint (*smart.ScopeError) when there is one.
+func invalidScope(err error) *fosite.RFC6749Error {
+	var se *smart.ScopeError
+	if errors.As(err, &se) {
+		return fosite.ErrInvalidScope.WithHint(se.Hint).WithWrap(err)
+	}
+	return fosite.ErrInvalidScope.WithWrap(err)
+}
+
 // revokeFamily revokes every token of the grant requestID.
 func revokeFamily(ctx context.Context, store *oauthstore.Store, requestID string) error {
 	return errors.Join(store.RevokeAccessToken(ctx, requestID), store.RevokeRefreshToken(ctx, requestID))
@@ -161,11 +171,7 @@ func (g *refreshGrant) HandleTokenEndpointRequest(ctx context.Context, r fosite.
 	}
 	requested, perr := smart.ParseScopes(raw[0])
 	if perr != nil {
-		var se *smart.ScopeError
-		if errors.As(perr, &se) {
-			return fosite.ErrInvalidScope.WithHint(se.Hint).WithWrap(perr)
-		}
-		return fosite.ErrInvalidScope.WithWrap(perr)
+		return invalidScope(perr)
 	}
 	if requested.Len() == 0 {
 		return fosite.ErrInvalidScope.WithHint("The scope parameter is empty; omit it to keep the granted scope.")
@@ -217,11 +223,7 @@ func (g *clientCredentialsGrant) HandleTokenEndpointRequest(ctx context.Context,
 	}
 	scopes, err := smart.ParseScopeList(r.GetRequestedScopes())
 	if err != nil {
-		var se *smart.ScopeError
-		if errors.As(err, &se) {
-			return fosite.ErrInvalidScope.WithHint(se.Hint).WithWrap(err)
-		}
-		return fosite.ErrInvalidScope.WithWrap(err)
+		return invalidScope(err)
 	}
 	if scopes.Len() == 0 {
 		return fosite.ErrInvalidScope.WithHint("A scope is required: ask for system/ scopes such as system/Patient.rs.")

@@ -82,13 +82,15 @@ func (s *Server) nextStep(ctx context.Context, p *pending) (step, error) {
 }
 
 // advance moves a request forward: issue the code when nothing is left to
-// ask, otherwise show the next page. fresh is true on the first call, from
-// the authorization endpoint.
+// ask, otherwise show the next page.
 func (s *Server) advance(c *gin.Context, ar *authorizeRequest, it *interaction) {
 	p := &pending{interaction: it, client: ar.client, scopes: ar.scopes}
 	s.advancePending(c, p, true, ar.prompt)
 }
 
+// advancePending is advance for a pending interaction. fresh is true on the
+// first call, from the authorization endpoint (the interaction is not stored
+// yet); the interaction pages pass false.
 func (s *Server) advancePending(c *gin.Context, p *pending, fresh bool, prompt []string) {
 	ctx := c.Request.Context()
 	state := p.params.Get("state")
@@ -293,12 +295,7 @@ func (s *Server) issueCode(c *gin.Context, p *pending) {
 	for _, sc := range granted {
 		far.GrantScope(sc)
 	}
-	sess, err := s.grantSession(ctx, p, granted)
-	if err != nil {
-		s.redirectError(c, redirectURI, state, oautherr.ServerError("The request could not be completed.").WithCause(err))
-		return
-	}
-	resp, err := s.provider.NewAuthorizeResponse(ctx, far, sess)
+	resp, err := s.provider.NewAuthorizeResponse(ctx, far, s.grantSession(p, granted))
 	if err != nil {
 		s.redirectError(c, redirectURI, state, fromFosite(err))
 		return
@@ -336,7 +333,7 @@ func grantedScopes(p *pending) []string {
 
 // grantSession builds the session stored with the code (and every token
 // issued from it).
-func (s *Server) grantSession(ctx context.Context, p *pending, granted []string) (*Session, error) {
+func (s *Server) grantSession(p *pending, granted []string) *Session {
 	now := s.now().UTC()
 	sub := userRef(p.subject)
 	fhirUser := s.urls.FHIRBase + "/" + sub
@@ -370,7 +367,7 @@ func (s *Server) grantSession(ctx context.Context, p *pending, granted []string)
 		sess.SMART.Encounter = p.launch.Encounter
 		sess.SMART.FHIRContext = p.launch.FHIRContext
 	}
-	return sess, nil
+	return sess
 }
 
 func modeOf(p *pending) string {

@@ -48,14 +48,15 @@ func (v *TokenVerifier) check(ctx context.Context, raw string) (*activeToken, *o
 	if raw == "" {
 		return nil, oautherr.InvalidToken("No access token.")
 	}
-	claims, err := v.strategy.verify(ctx, raw)
+	digest := tokenDigest(raw) // hashed once: cache key and storage key
+	claims, err := v.strategy.verifyDigest(ctx, raw, digest)
 	if err != nil {
 		if errors.Is(err, fosite.ErrTokenExpired) {
 			return nil, oautherr.InvalidToken("The access token has expired.").WithCause(err)
 		}
 		return nil, oautherr.InvalidToken("The access token is not valid.").WithCause(err)
 	}
-	grant, err := v.strategy.lookup(ctx, v.store, raw)
+	grant, err := v.store.GetAccessTokenSession(ctx, digestSignature(digest), nil)
 	switch {
 	case errors.Is(err, fosite.ErrNotFound), errors.Is(err, fosite.ErrInactiveToken):
 		return nil, oautherr.InvalidToken("The access token has been revoked.").WithCause(err)
@@ -66,9 +67,4 @@ func (v *TokenVerifier) check(ctx context.Context, raw string) (*activeToken, *o
 		return nil, oautherr.InvalidToken("The access token is not valid.").WithCause(errors.New("authz: token client_id differs from its grant"))
 	}
 	return &activeToken{claims: claims, grant: grant}, nil
-}
-
-// lookup finds the stored grant of an access token by its signature.
-func (s *accessTokenStrategy) lookup(ctx context.Context, store *oauthstore.Store, raw string) (fosite.Requester, error) {
-	return store.GetAccessTokenSession(ctx, tokenSignature(raw), nil)
 }

@@ -78,15 +78,14 @@ type Config struct {
 //
 // and it needs /static/ served from web.Static() for its stylesheet.
 type Handler struct {
-	records   Records
-	launcher  Launcher
-	tmpl      *template.Template
-	fhirBase  string
-	clientID  string
-	log       *slog.Logger
-	sessions  *signer
-	now       func() time.Time
-	pageNames []string
+	records  Records
+	launcher Launcher
+	tmpl     *template.Template
+	fhirBase string
+	clientID string
+	log      *slog.Logger
+	sessions *signer
+	now      func() time.Time
 }
 
 var pages = []string{"chart-login.html", "chart-patients.html", "chart-patient.html", "chart-response.html", "error.html"}
@@ -114,7 +113,7 @@ func New(cfg Config) (*Handler, error) {
 	h := &Handler{
 		records: cfg.Records, launcher: cfg.Launcher, tmpl: cfg.Templates,
 		fhirBase: strings.TrimSuffix(cfg.FHIRBase, "/"), clientID: cfg.ClientID, log: cfg.Logger,
-		now: time.Now, pageNames: pages,
+		now: time.Now,
 	}
 	if h.clientID == "" {
 		h.clientID = DefaultClientID

@@ -147,7 +147,7 @@ func (h *Handler) chartData(c *gin.Context, rec *records.Record) (*chartPage, er
 		data.Encounters = append(data.Encounters, v)
 	}
 	for _, typ := range orderTypes {
-		recs, err := h.query(ctx, typ, url.Values{"patient": {rec.ID}})
+		recs, err := h.query(ctx, typ, byPatient)
 		if err != nil {
 			return nil, err
 		}

@@ -19,8 +19,7 @@ func (h *Handler) Read(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if !fhir.ValidID(id) {
-		fail(c, http.StatusBadRequest, fhir.IssueValue, "the id is not a FHIR id (1-64 of A-Z a-z 0-9 - .)")
+	if !checkID(c, id) {
 		return
 	}
 	rec, err := h.store.Read(c.Request.Context(), typ, id)
@@ -37,6 +36,16 @@ func (h *Handler) Read(c *gin.Context) {
 		return
 	}
 	writeRecord(c, http.StatusOK, rec)
+}
+
+// checkID answers 400 to a URL id that is not a FHIR id (R4
+// datatypes.html#id) and reports whether it is one.
+func checkID(c *gin.Context, id string) bool {
+	if !fhir.ValidID(id) {
+		fail(c, http.StatusBadRequest, fhir.IssueValue, "the id is not a FHIR id (1-64 of A-Z a-z 0-9 - .)")
+		return false
+	}
+	return true
 }
 
 func notFound(c *gin.Context, typ, id string) {

@@ -53,8 +53,7 @@ func (h *Handler) Update(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if !fhir.ValidID(id) {
-		fail(c, http.StatusBadRequest, fhir.IssueValue, "the id is not a FHIR id (1-64 of A-Z a-z 0-9 - .)")
+	if !checkID(c, id) {
 		return
 	}
 	ifMatch, hasIfMatch, ok := parseIfMatch(c)
@@ -85,10 +84,9 @@ func (h *Handler) Update(c *gin.Context) {
 	case errors.Is(err, records.ErrNotFound):
 		notFound(c, typ, id)
 		return
-	case errors.Is(err, errPreconditionFailed):
-		fail(c, http.StatusPreconditionFailed, fhir.IssueConflict, "If-Match does not name the current version")
-		return
-	case errors.Is(err, records.ErrVersionConflict) && hasIfMatch:
+	case errors.Is(err, errPreconditionFailed), errors.Is(err, records.ErrVersionConflict) && hasIfMatch:
+		// A concurrent update that won the race also moved the version
+		// If-Match named.
 		fail(c, http.StatusPreconditionFailed, fhir.IssueConflict, "If-Match does not name the current version")
 		return
 	}

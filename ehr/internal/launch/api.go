@@ -48,17 +48,17 @@ func parseRequest(c *gin.Context) (*Request, error) {
 		return nil, oautherr.InvalidRequest("The body must be application/json.")
 	}
 	if httpserver.DeclaredTooLarge(c) {
-		return nil, oautherr.New(oautherr.CodeInvalidRequest, http.StatusRequestEntityTooLarge, "The body is larger than %d bytes.", MaxBody)
+		return nil, tooLarge()
 	}
 	body, err := io.ReadAll(io.LimitReader(c.Request.Body, MaxBody+1))
 	if err != nil {
 		if httpserver.IsTooLarge(err) {
-			return nil, oautherr.New(oautherr.CodeInvalidRequest, http.StatusRequestEntityTooLarge, "The body is larger than %d bytes.", MaxBody)
+			return nil, tooLarge()
 		}
 		return nil, oautherr.InvalidRequest("The body could not be read.").WithCause(err)
 	}
 	if len(body) > MaxBody {
-		return nil, oautherr.New(oautherr.CodeInvalidRequest, http.StatusRequestEntityTooLarge, "The body is larger than %d bytes.", MaxBody)
+		return nil, tooLarge()
 	}
 	if !utf8.Valid(body) {
 		// RFC 8259 §8.1; Go's decoder would silently turn the bad bytes
@@ -80,6 +80,11 @@ func parseRequest(c *gin.Context) (*Request, error) {
 		return nil, oautherr.InvalidRequest("The body has data after the JSON object.")
 	}
 	return &req, nil
+}
+
+// tooLarge is the 413 answer to a body over MaxBody.
+func tooLarge() *oautherr.Error {
+	return oautherr.New(oautherr.CodeInvalidRequest, http.StatusRequestEntityTooLarge, "The body is larger than %d bytes.", MaxBody)
 }
 
 // decodeProblem is the reason of a strict-decoding refusal.

@@ -256,6 +256,7 @@ func (s *Store) AssertionClient(ctx context.Context, id string) (*clientauth.Cli
 		SigningAlg: c.TokenEndpointAuthSigningAlgorithm,
 		JWKSURI:    c.JSONWebKeysURI,
 		JWKS:       c.PublicKeys,
+		Record:     c,
 	}, nil
 }
 

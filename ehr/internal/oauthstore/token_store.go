@@ -25,29 +25,14 @@ type RefreshScoper interface {
 
 // CreateAuthorizeCodeSession stores the authorization request behind a code.
 func (s *Store) CreateAuthorizeCodeSession(ctx context.Context, signature string, r fosite.Requester) error {
-	g, err := s.encodeGrant(signature, r, fosite.AuthorizeCode)
-	if err != nil {
-		return err
-	}
-	return s.create(ctx, &authorizeCodeRow{GrantFields: g})
+	return s.createGrant(ctx, &authorizeCodeRow{}, signature, r, fosite.AuthorizeCode)
 }
 
 // GetAuthorizeCodeSession returns the request behind a code. A code already
 // exchanged returns the request together with fosite.ErrInvalidatedAuthorizeCode,
 // so that fosite revokes every token the first exchange issued.
 func (s *Store) GetAuthorizeCodeSession(ctx context.Context, signature string, _ fosite.Session) (fosite.Requester, error) {
-	var row authorizeCodeRow
-	if err := s.first(ctx, &row, signature); err != nil {
-		return nil, err
-	}
-	req, err := s.decodeGrant(ctx, &row.GrantFields)
-	if err != nil {
-		return nil, err
-	}
-	if !row.Active {
-		return req, fosite.ErrInvalidatedAuthorizeCode
-	}
-	return req, nil
+	return s.getGrant(ctx, &authorizeCodeRow{}, signature, fosite.ErrInvalidatedAuthorizeCode)
 }
 
 // InvalidateAuthorizeCodeSession marks a code used. It succeeds for exactly
@@ -70,20 +55,12 @@ func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, signature st
 
 // CreatePKCERequestSession stores the code challenge of a code.
 func (s *Store) CreatePKCERequestSession(ctx context.Context, signature string, r fosite.Requester) error {
-	g, err := s.encodeGrant(signature, r, fosite.AuthorizeCode)
-	if err != nil {
-		return err
-	}
-	return s.create(ctx, &pkceRow{GrantFields: g})
+	return s.createGrant(ctx, &pkceRow{}, signature, r, fosite.AuthorizeCode)
 }
 
 // GetPKCERequestSession returns the request holding the code challenge.
 func (s *Store) GetPKCERequestSession(ctx context.Context, signature string, _ fosite.Session) (fosite.Requester, error) {
-	var row pkceRow
-	if err := s.first(ctx, &row, signature); err != nil {
-		return nil, err
-	}
-	return s.decodeGrant(ctx, &row.GrantFields)
+	return s.getGrant(ctx, &pkceRow{}, signature, nil)
 }
 
 // DeletePKCERequestSession removes the challenge: fosite does so before it
@@ -103,21 +80,13 @@ func codeKey(code string) string {
 
 // CreateOpenIDConnectSession stores the OpenID Connect request of a code.
 func (s *Store) CreateOpenIDConnectSession(ctx context.Context, authorizeCode string, r fosite.Requester) error {
-	g, err := s.encodeGrant(codeKey(authorizeCode), r, fosite.AuthorizeCode)
-	if err != nil {
-		return err
-	}
-	return s.create(ctx, &oidcSessionRow{GrantFields: g})
+	return s.createGrant(ctx, &oidcSessionRow{}, codeKey(authorizeCode), r, fosite.AuthorizeCode)
 }
 
 // GetOpenIDConnectSession returns the OpenID Connect request of a code, or
 // fosite.ErrNotFound (openid.ErrNoSessionFound).
 func (s *Store) GetOpenIDConnectSession(ctx context.Context, authorizeCode string, _ fosite.Requester) (fosite.Requester, error) {
-	var row oidcSessionRow
-	if err := s.first(ctx, &row, codeKey(authorizeCode)); err != nil {
-		return nil, err
-	}
-	return s.decodeGrant(ctx, &row.GrantFields)
+	return s.getGrant(ctx, &oidcSessionRow{}, codeKey(authorizeCode), nil)
 }
 
 // DeleteOpenIDConnectSession removes it once the ID token is issued.
@@ -129,11 +98,7 @@ func (s *Store) DeleteOpenIDConnectSession(ctx context.Context, authorizeCode st
 
 // CreateAccessTokenSession stores the grant behind an access token.
 func (s *Store) CreateAccessTokenSession(ctx context.Context, signature string, r fosite.Requester) error {
-	g, err := s.encodeGrant(signature, r, fosite.AccessToken)
-	if err != nil {
-		return err
-	}
-	return s.create(ctx, &accessTokenRow{GrantFields: g})
+	return s.createGrant(ctx, &accessTokenRow{}, signature, r, fosite.AccessToken)
 }
 
 // GetAccessTokenSession returns the grant behind an access token;
@@ -175,18 +140,7 @@ func (s *Store) CreateRefreshTokenSession(ctx context.Context, signature, access
 // or revoked token returns the request together with fosite.ErrInactiveToken,
 // which fosite treats as reuse and answers by revoking the whole family.
 func (s *Store) GetRefreshTokenSession(ctx context.Context, signature string, _ fosite.Session) (fosite.Requester, error) {
-	var row refreshTokenRow
-	if err := s.first(ctx, &row, signature); err != nil {
-		return nil, err
-	}
-	req, err := s.decodeGrant(ctx, &row.GrantFields)
-	if err != nil {
-		return nil, err
-	}
-	if !row.Active {
-		return req, fosite.ErrInactiveToken
-	}
-	return req, nil
+	return s.getGrant(ctx, &refreshTokenRow{}, signature, fosite.ErrInactiveToken)
 }
 
 // DeleteRefreshTokenSession removes a refresh token.
@@ -235,6 +189,43 @@ func (s *Store) RevokeAccessToken(ctx context.Context, requestID string) error {
 }
 
 // --- helpers --------------------------------------------------------------
+
+// grantRow is a row of one of the grant tables: every row type embeds
+// GrantFields, whose grant method it promotes.
+type grantRow interface {
+	grant() *GrantFields
+}
+
+func (g *GrantFields) grant() *GrantFields { return g }
+
+// createGrant stores r under signature in the table of row (an empty row of
+// that table); expiresFor is as for encodeGrant.
+func (s *Store) createGrant(ctx context.Context, row grantRow, signature string, r fosite.Requester, expiresFor fosite.TokenType) error {
+	g, err := s.encodeGrant(signature, r, expiresFor)
+	if err != nil {
+		return err
+	}
+	*row.grant() = g
+	return s.create(ctx, row)
+}
+
+// getGrant loads the row stored under signature into row and decodes its
+// request. When inactive is not nil, a row no longer active returns the
+// request together with inactive (fosite's reuse signal).
+func (s *Store) getGrant(ctx context.Context, row grantRow, signature string, inactive error) (fosite.Requester, error) {
+	if err := s.first(ctx, row, signature); err != nil {
+		return nil, err
+	}
+	g := row.grant()
+	req, err := s.decodeGrant(ctx, g)
+	if err != nil {
+		return nil, err
+	}
+	if inactive != nil && !g.Active {
+		return req, inactive
+	}
+	return req, nil
+}
 
 func (s *Store) create(ctx context.Context, row any) error {
 	if err := s.conn(ctx).Create(row).Error; err != nil {

@@ -3,9 +3,7 @@ package seed
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -13,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"dtrsandbox/shared/testutil/fhirjson"
 )
 
 // The seed data is what every demo and regression run starts from, so it is
@@ -102,7 +102,7 @@ type seed map[string]resource
 // decodeResource checks the JSON the way a strict FHIR parser would and
 // decodes it, keeping numbers as json.Number.
 func decodeResource(raw []byte) (map[string]any, error) {
-	if err := checkJSONShape(raw); err != nil {
+	if err := fhirjson.CheckShape(raw); err != nil {
 		return nil, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -112,72 +112,6 @@ func decodeResource(raw []byte) (map[string]any, error) {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
 	return body, nil
-}
-
-// checkJSONShape walks the token stream: one JSON object, no duplicate or
-// case-variant keys (the shared FHIR decoder refuses them), and none of the
-// empty values FHIR JSON forbids (null, "", [], {}).
-func checkJSONShape(raw []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := walkJSON(dec, "$"); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("trailing data after the resource")
-	}
-	return nil
-}
-
-func walkJSON(dec *json.Decoder, path string) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	switch v := tok.(type) {
-	case nil:
-		return fmt.Errorf("%s: null is not allowed in FHIR JSON", path)
-	case string:
-		if strings.TrimSpace(v) == "" {
-			return fmt.Errorf("%s: empty string is not allowed in FHIR JSON", path)
-		}
-		return nil
-	case json.Delim:
-		switch v {
-		case '{':
-			seen := map[string]string{}
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return fmt.Errorf("%s: %w", path, err)
-				}
-				key := kt.(string)
-				if prev, dup := seen[strings.ToLower(key)]; dup {
-					return fmt.Errorf("%s: key %q repeats %q", path, key, prev)
-				}
-				seen[strings.ToLower(key)] = key
-				if err := walkJSON(dec, path+"."+key); err != nil {
-					return err
-				}
-			}
-			if len(seen) == 0 {
-				return fmt.Errorf("%s: empty object is not allowed in FHIR JSON", path)
-			}
-		case '[':
-			n := 0
-			for ; dec.More(); n++ {
-				if err := walkJSON(dec, fmt.Sprintf("%s[%d]", path, n)); err != nil {
-					return err
-				}
-			}
-			if n == 0 {
-				return fmt.Errorf("%s: empty array is not allowed in FHIR JSON", path)
-			}
-		}
-		_, err := dec.Token() // the closing delimiter
-		return err
-	}
-	return nil
 }
 
 // loadSeed reads a folder of <Type>-<id>.json files.

@@ -13,6 +13,7 @@ import (
 	"dtrsandbox/ehr/internal/authz"
 	"dtrsandbox/shared/clientauth"
 	"dtrsandbox/shared/jwks"
+	"dtrsandbox/shared/testutil/jwttest"
 )
 
 // registerKeyClient registers a client_credentials client with an inline
@@ -193,10 +194,10 @@ func TestIDTokenClaims(t *testing.T) {
 	if tr == nil {
 		t.Fatalf("exchange: %d %s", status, body)
 	}
-	if h := jwsHeader(t, tr.IDToken); h["alg"] != "RS256" || h["kid"] == nil || h["kid"] == "" {
+	if h := jwttest.Header(t, tr.IDToken); h["alg"] != "RS256" || h["kid"] == nil || h["kid"] == "" {
 		t.Fatalf("header %v", h)
 	}
-	first := jwtClaims(t, tr.IDToken)
+	first := jwttest.Claims(t, tr.IDToken)
 	aud, _ := first["aud"].([]any)
 	if len(aud) != 1 || aud[0] != authz.SmartAppClientID || first["nonce"] != nonce || first["iss"] != e.fhir ||
 		first["sub"] != "Practitioner/prac-1" || first["fhirUser"] != e.fhir+"/Practitioner/prac-1" || first["auth_time"] == nil {
@@ -209,7 +210,7 @@ func TestIDTokenClaims(t *testing.T) {
 	if refreshed == nil || refreshed.IDToken == "" {
 		t.Fatalf("refresh: %d %s", status, body)
 	}
-	second := jwtClaims(t, refreshed.IDToken)
+	second := jwttest.Claims(t, refreshed.IDToken)
 	for _, k := range []string{"iss", "sub", "auth_time", "fhirUser"} {
 		if second[k] != first[k] {
 			t.Errorf("refreshed %s = %v, was %v", k, second[k], first[k])
@@ -218,23 +219,6 @@ func TestIDTokenClaims(t *testing.T) {
 	if aud, _ := second["aud"].([]any); len(aud) != 1 || aud[0] != authz.SmartAppClientID {
 		t.Errorf("refreshed aud %v", second["aud"])
 	}
-}
-
-func jwtClaims(t *testing.T, raw string) map[string]any {
-	t.Helper()
-	parts := strings.Split(raw, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWS: %q", raw)
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
 }
 
 // TestNoStore: every answer that carries a token, a code, a secret or a

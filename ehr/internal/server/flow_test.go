@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -18,6 +17,7 @@ import (
 	"dtrsandbox/shared/accesstoken"
 	"dtrsandbox/shared/jwks"
 	"dtrsandbox/shared/smart"
+	"dtrsandbox/shared/testutil/jwttest"
 )
 
 // TestEHRLaunch drives the whole EHR launch with unmodified third-party
@@ -118,10 +118,10 @@ func TestEHRLaunch(t *testing.T) {
 		t.Fatalf("id_token sub %q fhirUser %q", idt.Subject, idClaims.FHIRUser)
 	}
 
-	if h := jwsHeader(t, rawID); h["alg"] != "RS256" || h["kid"] == nil || h["kid"] == "" {
+	if h := jwttest.Header(t, rawID); h["alg"] != "RS256" || h["kid"] == nil || h["kid"] == "" {
 		t.Fatalf("id_token header %v", h)
 	}
-	if h := jwsHeader(t, tok.AccessToken); h["alg"] != "ES256" || h["typ"] != "at+jwt" || h["kid"] == nil {
+	if h := jwttest.Header(t, tok.AccessToken); h["alg"] != "ES256" || h["typ"] != "at+jwt" || h["kid"] == nil {
 		t.Fatalf("access token header %v", h)
 	}
 
@@ -318,21 +318,6 @@ func TestClientCredentials(t *testing.T) {
 	if tok, err = jwtConf.Token(ctx); err != nil || tok.Extra("scope") != "system/*.rs" {
 		t.Fatalf("private_key_jwt: %v %+v", err, tok)
 	}
-}
-
-// jwsHeader decodes the protected header of a compact JWS.
-func jwsHeader(t *testing.T, raw string) map[string]any {
-	t.Helper()
-	head, _, _ := strings.Cut(raw, ".")
-	b, err := base64.RawURLEncoding.DecodeString(head)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var h map[string]any
-	if err := json.Unmarshal(b, &h); err != nil {
-		t.Fatal(err)
-	}
-	return h
 }
 
 // fhirRead GETs {fhir}+path with the bearer token and returns the status.

@@ -58,6 +58,7 @@ type Server struct {
 	oauth    *oauthstore.Store
 	jtis     *clientauth.GormJTIStore
 	log      *slog.Logger
+	now      func() time.Time
 	ready    atomic.Bool
 }
 
@@ -182,7 +183,7 @@ func build(ctx context.Context, cfg Config, db *gorm.DB) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{db: db, authz: as, launches: launches, oauth: oauth, jtis: jtis, log: cfg.Logger}
+	s := &Server{db: db, authz: as, launches: launches, oauth: oauth, jtis: jtis, log: cfg.Logger, now: cfg.Now}
 	s.handler = routes(s, handlers{authz: as, launches: launches, fhir: api, chart: ch, templates: tmpl}, cfg.Logger)
 	if err := s.Purge(ctx); err != nil {
 		return nil, fmt.Errorf("server: purge: %w", err)
@@ -210,7 +211,7 @@ func (s *Server) Purge(ctx context.Context) error {
 		s.oauth.Purge(ctx),
 		s.launches.Purge(ctx),
 		s.authz.Purge(ctx),
-		s.jtis.Purge(ctx, time.Now()),
+		s.jtis.Purge(ctx, s.now()),
 	)
 }
 

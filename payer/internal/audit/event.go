@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"dtrsandbox/payer/internal/access"
 )
 
 // Outcome codes of FHIR R4 AuditEvent.outcome.
@@ -35,6 +37,19 @@ type Event struct {
 	Patient      string // absolute patient reference
 	PurposeOfUse string
 	SourceIP     string
+}
+
+// SetCaller fills ev's caller fields from the gate's principal: client,
+// patient and purpose of use, and the user and issuer of its EHR token. A
+// nil principal (or one without an EHR token) leaves them as they are.
+func (ev *Event) SetCaller(p *access.Principal) {
+	if p == nil {
+		return
+	}
+	ev.ClientID, ev.Patient, ev.PurposeOfUse = p.ClientID, p.Patient, p.PurposeOfUse
+	if p.EHR != nil {
+		ev.FHIRUser, ev.EHRIssuer = p.EHR.FHIRUser, p.EHR.Issuer
+	}
 }
 
 // Recorder writes events. tx is the transaction of the change being

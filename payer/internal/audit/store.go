@@ -112,6 +112,9 @@ func checkEvent(ev *Event) error {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
 	}
+	if len(ev.Query) > 64*1024 {
+		ev.Query = ev.Query[:64*1024] // before cleanText, which mends a character cut in half
+	}
 	cleanText(ev)
 	ev.Time = ev.Time.UTC()
 	switch ev.Outcome {
@@ -134,9 +137,6 @@ func checkEvent(ev *Event) error {
 		if len(f) > maxFieldLen {
 			return errors.New("audit: event field too long")
 		}
-	}
-	if len(ev.Query) > 64*1024 {
-		ev.Query = ev.Query[:64*1024]
 	}
 	return nil
 }

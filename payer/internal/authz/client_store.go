@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -118,7 +120,7 @@ func (s *ClientStore) Create(ctx context.Context, c *Client) error {
 // insertClaims stores c's ehr_client_ids, one row at a time so a refusal
 // names the claim that was already taken.
 func insertClaims(tx *gorm.DB, c *Client) error {
-	for _, iss := range sortedKeys(c.EHRClientIDs) {
+	for _, iss := range slices.Sorted(maps.Keys(c.EHRClientIDs)) {
 		r := ehrClientRow{ClientID: c.ID, Issuer: iss, EHRClientID: c.EHRClientIDs[iss]}
 		if err := tx.Create(&r).Error; err != nil {
 			if database.IsDuplicate(err) {

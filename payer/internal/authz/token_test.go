@@ -14,24 +14,11 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"dtrsandbox/shared/jwks"
+	"dtrsandbox/shared/testutil/jwttest"
 	"dtrsandbox/shared/testutil/pgtest"
 )
 
 const appScope = "system/Questionnaire.rs system/DocumentReference.cruds"
-
-func decodePart(t testing.TB, raw string, i int) map[string]any {
-	t.Helper()
-	parts := strings.Split(raw, ".")
-	b, err := base64.RawURLEncoding.DecodeString(parts[i])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
 
 func TestTokenIssues(t *testing.T) {
 	e := newEnv(t)
@@ -58,11 +45,11 @@ func TestTokenIssues(t *testing.T) {
 	}
 	raw, _ := resp["access_token"].(string)
 
-	h := decodePart(t, raw, 0)
+	h := jwttest.Header(t, raw)
 	if h["typ"] != "at+jwt" || h["alg"] != "ES256" || h["kid"] != e.srv.cfg.Keys.AccessToken.KID {
 		t.Fatalf("header %v", h)
 	}
-	c := decodePart(t, raw, 1)
+	c := jwttest.Claims(t, raw)
 	if c["iss"] != testPublicURL || c["aud"] != testPublicURL+"/fhir" && !audHas(c["aud"], testPublicURL+"/fhir") ||
 		c["client_id"] != "app" || c["sub"] != "app" || c["jti"] == nil ||
 		c["exp"].(float64)-c["iat"].(float64) > 300 {
@@ -228,7 +215,7 @@ func TestTokenRefusals(t *testing.T) {
 
 func tamper(t testing.TB, a string) string {
 	parts := strings.Split(a, ".")
-	c := decodePart(t, a, 1)
+	c := jwttest.Claims(t, a)
 	c["exp"] = time.Now().Add(4*time.Minute).Unix() + 1
 	b, _ := json.Marshal(c)
 	parts[1] = base64.RawURLEncoding.EncodeToString(b)

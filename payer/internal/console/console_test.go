@@ -6,13 +6,13 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"dtrsandbox/payer/internal/audit"
 	"dtrsandbox/payer/internal/documents"
 	"dtrsandbox/payer/internal/documents/dbtest"
+	"dtrsandbox/shared/testutil/testclock"
 
 	"github.com/gin-gonic/gin"
 	"gorm.io/gorm"
@@ -26,23 +26,11 @@ const (
 	pat2       = "https://ehr.test/fhir/Patient/pat-2"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type env struct {
 	t      *testing.T
 	engine *gin.Engine
 	audit  *audit.Store
-	clk    *clock
+	clk    *testclock.Clock
 }
 
 func newEnv(t *testing.T, db *gorm.DB) *env {
@@ -54,25 +42,25 @@ func newEnv(t *testing.T, db *gorm.DB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: time.Now()}
+	clk := testclock.New(time.Now())
 	for i, d := range []struct{ typ, patient, title, client string }{
 		{documents.TypeDocumentReference, pat1, "Questionnaire response Document", "dtr-app"},
 		{documents.TypeQuestionnaireResponse, pat1, "http://sandbox.dtr.example/fhir/Questionnaire/cpap|2026.1", "dtr-app"},
 		{documents.TypeDocumentReference, pat2, "<script>alert(1)</script>", "other-app"},
 	} {
 		doc := &documents.Document{ResourceType: d.typ, ID: "doc-" + string(rune('a'+i)), VersionID: 1,
-			LastUpdated: clk.now(), Patient: d.patient,
+			LastUpdated: clk.Now(), Patient: d.patient,
 			Creator: documents.Creator{ClientID: d.client, PayerScopes: "system/DocumentReference.cruds", FHIRUser: "https://ehr.test/fhir/Practitioner/prac-1"},
 			Body:    []byte(`{}`)}
 		if err := docs.Insert(t.Context(), db, doc, documents.Index{Status: "current", Title: d.title}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := as.Record(t.Context(), nil, audit.Event{Time: clk.now().Add(-time.Hour), Action: "C", Interaction: "create", ResourceType: "DocumentReference",
+	if err := as.Record(t.Context(), nil, audit.Event{Time: clk.Now().Add(-time.Hour), Action: "C", Interaction: "create", ResourceType: "DocumentReference",
 		Outcome: audit.OutcomeMinorFailure, Reason: "subject names another patient", Patient: pat1, ClientID: "dtr-app", Status: 403}); err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(Config{Documents: docs, Audit: as, AdminToken: adminToken, Now: clk.now})
+	h, err := New(Config{Documents: docs, Audit: as, AdminToken: adminToken, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +94,7 @@ func (e *env) do(method, path string, form url.Values, cookie string, hdr ...str
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	w := httptest.NewRecorder()
-	e.clk.add(time.Millisecond) // events of successive requests sort in order
+	e.clk.Advance(time.Millisecond) // events of successive requests sort in order
 	e.engine.ServeHTTP(w, req)
 	return w
 }
@@ -251,7 +239,7 @@ func TestConsole(t *testing.T) {
 		})
 
 		t.Run("forged or stale sessions", func(t *testing.T) {
-			other := newSessions("another-admin-token-0123456789abcdef", time.Hour, e.clk.now)
+			other := newSessions("another-admin-token-0123456789abcdef", time.Hour, e.clk.Now)
 			forged, _ := other.issue()
 			for name, c := range map[string]string{
 				"tampered signature": flipChar(cookie, strings.IndexByte(cookie, '.')+1),
@@ -263,11 +251,11 @@ func TestConsole(t *testing.T) {
 					t.Fatalf("%s cookie: %d", name, w.Code)
 				}
 			}
-			e.clk.add(9 * time.Hour)
+			e.clk.Advance(9 * time.Hour)
 			if w := e.do("GET", "/console/documents", nil, cookie); w.Code != http.StatusSeeOther {
 				t.Fatal("expired session accepted")
 			}
-			e.clk.add(-9 * time.Hour)
+			e.clk.Advance(-9 * time.Hour)
 		})
 
 		t.Run("sign-out", func(t *testing.T) {
@@ -308,7 +296,7 @@ func TestConsole(t *testing.T) {
 			if w := e.do("POST", "/console/login", url.Values{"token": {adminToken}}, "", "Origin", "https://payer.test", remoteAddr, "198.51.100.7:5555"); w.Code != http.StatusSeeOther {
 				t.Fatalf("sign-in from another address while one is throttled: %d", w.Code)
 			}
-			e.clk.add(2 * time.Minute)
+			e.clk.Advance(2 * time.Minute)
 			e.login()
 		})
 	})

@@ -134,9 +134,8 @@ func (l *limiter) blocked(addr string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := len(l.recent(addr, now))
-	if n == 0 && len(l.failures) >= l.maxAddrs {
-		l.prune(now)
-		return len(l.failures) >= l.maxAddrs
+	if n == 0 && l.full(now) {
+		return true
 	}
 	return n >= l.max
 }
@@ -145,13 +144,20 @@ func (l *limiter) blocked(addr string, now time.Time) bool {
 func (l *limiter) fail(addr string, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, ok := l.failures[addr]; !ok && len(l.failures) >= l.maxAddrs {
-		l.prune(now)
-		if len(l.failures) >= l.maxAddrs {
-			return // blocked answers for it until the window passes
-		}
+	if _, ok := l.failures[addr]; !ok && l.full(now) {
+		return // blocked answers for it until the window passes
 	}
 	l.failures[addr] = append(l.recent(addr, now), now)
+}
+
+// full reports whether no further address can be tracked, after dropping
+// the failures that left the window.
+func (l *limiter) full(now time.Time) bool {
+	if len(l.failures) < l.maxAddrs {
+		return false
+	}
+	l.prune(now)
+	return len(l.failures) >= l.maxAddrs
 }
 
 // recent drops addr's failures older than the window and returns the rest.

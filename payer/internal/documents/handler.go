@@ -103,25 +103,26 @@ func resourceTypeOf(c *gin.Context) string {
 	return ""
 }
 
+// newRequest builds the request and its AuditEvent skeleton from the route
+// and the principal the gate put in the context (if any).
+func (h *Handler) newRequest(c *gin.Context, interaction, action string) *request {
+	r := &request{c: c, typ: resourceTypeOf(c), p: access.From(c.Request.Context())}
+	r.ev = audit.Event{
+		Time: h.now(), Action: action, Interaction: interaction, ResourceType: r.typ, SourceIP: c.RemoteIP(),
+	}
+	if id := c.Param("id"); fhir.ValidID(id) {
+		r.ev.ResourceID = id
+	}
+	r.ev.SetCaller(r.p)
+	return r
+}
+
 // begin starts a request: it builds the AuditEvent skeleton from the
 // principal and refuses (401, fail closed) a request without a verified
 // payer token, EHR token and launch patient, and (403) one whose payer
 // token does not grant perm on the type. It reports whether to go on.
 func (h *Handler) begin(c *gin.Context, interaction, action string, perm smart.Perm) (*request, bool) {
-	r := &request{c: c, typ: resourceTypeOf(c), p: access.From(c.Request.Context())}
-	r.ev = audit.Event{
-		Time: h.now(), Action: action, Interaction: interaction, ResourceType: r.typ,
-		ResourceID: c.Param("id"), SourceIP: c.RemoteIP(),
-	}
-	if !fhir.ValidID(r.ev.ResourceID) {
-		r.ev.ResourceID = ""
-	}
-	if p := r.p; p != nil {
-		r.ev.ClientID, r.ev.Patient, r.ev.PurposeOfUse = p.ClientID, p.Patient, p.PurposeOfUse
-		if p.EHR != nil {
-			r.ev.FHIRUser, r.ev.EHRIssuer = p.EHR.FHIRUser, p.EHR.Issuer
-		}
-	}
+	r := h.newRequest(c, interaction, action)
 	if r.typ != TypeDocumentReference && r.typ != TypeQuestionnaireResponse {
 		h.log.Error("documents: route without a known resource type", "path", c.FullPath())
 		h.refuse(r, &requestError{Status: http.StatusNotFound, Code: fhir.IssueNotSupported,

@@ -90,19 +90,16 @@ func prepare(resourceType string, body []byte, patient string) (*prepared, *requ
 	p := &prepared{members: ms, resourceTy: resourceType}
 	hasSubject := find(ms, "subject") >= 0
 
-	var (
-		subject *fhir.Reference
-		rerr    *requestError
-	)
+	var rerr *requestError
 	switch resourceType {
 	case TypeDocumentReference:
 		var doc fhir.DocumentReference
 		if err := fhir.Decode(body, &doc); err != nil {
 			return nil, subjectDecodeError(err, "the body")
 		}
-		subject, p.id = doc.Subject, doc.ID
+		p.id = doc.ID
 		if hasSubject {
-			if prob := subjectProblem(subject, patient); prob != "" {
+			if prob := subjectProblem(doc.Subject, patient); prob != "" {
 				return nil, forbidden(prob)
 			}
 		}
@@ -115,13 +112,8 @@ func prepare(resourceType string, body []byte, patient string) (*prepared, *requ
 		if err := fhir.Decode(body, &qr); err != nil {
 			return nil, subjectDecodeError(err, "the body")
 		}
-		subject, p.id = qr.Subject, qr.ID
-		if hasSubject {
-			if prob := subjectProblem(subject, patient); prob != "" {
-				return nil, forbidden(prob)
-			}
-		}
-		if prob := responsePartiesProblem(&qr, patient); prob != "" {
+		p.id = qr.ID
+		if prob := responseProblem(&qr, hasSubject, patient); prob != "" {
 			return nil, forbidden(prob)
 		}
 		if rerr := checkContained(qr.Contained, patient); rerr != nil {
@@ -172,12 +164,7 @@ func checkContainedAt(contained []json.RawMessage, patient string, depth int) *r
 			if err != nil {
 				return badRequest(fhir.IssueStructure, "a contained resource is not a JSON object")
 			}
-			if find(ms, "subject") >= 0 {
-				if prob := subjectProblem(qr.Subject, patient); prob != "" {
-					return forbidden("contained QuestionnaireResponse: " + prob)
-				}
-			}
-			if prob := responsePartiesProblem(&qr, patient); prob != "" {
+			if prob := responseProblem(&qr, find(ms, "subject") >= 0, patient); prob != "" {
 				return forbidden("contained QuestionnaireResponse: " + prob)
 			}
 			if rerr := checkContainedAt(qr.Contained, patient, depth+1); rerr != nil {

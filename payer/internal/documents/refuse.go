@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"strings"
 
-	"dtrsandbox/payer/internal/access"
-	"dtrsandbox/payer/internal/audit"
 	"dtrsandbox/shared/fhir"
 
 	"github.com/gin-gonic/gin"
@@ -71,22 +69,10 @@ func allowFor(c *gin.Context) string {
 // not read the body and does not need a principal: the answer carries no
 // data. The AuditEvent names the caller when the gate has identified one.
 func (h *Handler) refuseInteraction(c *gin.Context, interaction, action string, status int, hint, reason string) {
-	r := &request{c: c, typ: resourceTypeOf(c), p: access.From(c.Request.Context())}
-	r.ev = audit.Event{
-		Time: h.now(), Action: action, Interaction: interaction, ResourceType: r.typ,
-		Query: c.Request.URL.RawQuery, SourceIP: c.RemoteIP(),
-	}
+	r := h.newRequest(c, interaction, action)
+	r.ev.Query = c.Request.URL.RawQuery
 	if r.typ == "" {
 		r.ev.ResourceType = typeSegment(c.FullPath())
-	}
-	if id := c.Param("id"); fhir.ValidID(id) {
-		r.ev.ResourceID = id
-	}
-	if p := r.p; p != nil {
-		r.ev.ClientID, r.ev.Patient, r.ev.PurposeOfUse = p.ClientID, p.Patient, p.PurposeOfUse
-		if p.EHR != nil {
-			r.ev.FHIRUser, r.ev.EHRIssuer = p.EHR.FHIRUser, p.EHR.Issuer
-		}
 	}
 	h.refuse(r, &requestError{Status: status, Code: fhir.IssueNotSupported, Hint: hint, Reason: reason})
 }

@@ -106,9 +106,16 @@ func partyProblem(element string, ref *fhir.Reference, patient string) string {
 	return ""
 }
 
-// responsePartiesProblem applies partyProblem to a QuestionnaireResponse's
-// source and author.
-func responsePartiesProblem(qr *fhir.QuestionnaireResponse, patient string) string {
+// responseProblem applies the subject rule to a QuestionnaireResponse,
+// whether sent, attached or contained: its subject when the JSON has one
+// (hasSubject; an absent subject is allowed), then its source and author
+// (partyProblem). It says why the response is refused, or "".
+func responseProblem(qr *fhir.QuestionnaireResponse, hasSubject bool, patient string) string {
+	if hasSubject {
+		if p := subjectProblem(qr.Subject, patient); p != "" {
+			return p
+		}
+	}
 	if p := partyProblem("source", qr.Source, patient); p != "" {
 		return p
 	}
@@ -190,12 +197,7 @@ func checkEmbeddedResponse(att *fhir.Attachment, patient string) *requestError {
 	if err != nil {
 		return badRequest(fhir.IssueStructure, "the attached QuestionnaireResponse is not a JSON object")
 	}
-	if find(ms, "subject") >= 0 {
-		if p := subjectProblem(qr.Subject, patient); p != "" {
-			return forbidden("attached QuestionnaireResponse: " + p)
-		}
-	}
-	if p := responsePartiesProblem(&qr, patient); p != "" {
+	if p := responseProblem(&qr, find(ms, "subject") >= 0, patient); p != "" {
 		return forbidden("attached QuestionnaireResponse: " + p)
 	}
 	if rerr := checkContained(qr.Contained, patient); rerr != nil {

@@ -34,7 +34,6 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -460,9 +459,6 @@ func (g *Gate) checkBinding(ctx context.Context, pt *authz.PayerToken, ac *smart
 	return nil
 }
 
-// fhirID is the FHIR R4 id syntax.
-var fhirID = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
-
 // patientOf is the launch patient as the absolute reference
 // "{EHR FHIR base}/Patient/{id}" (CONTRACT.md "Patient binding"), the FHIR
 // base being the one the trust registry lists for the token's issuer.
@@ -474,7 +470,7 @@ func (g *Gate) patientOf(ac *smart.AccessContext) (string, *denial) {
 	if ac.Patient == "" {
 		return invalid("The EHR token carries no patient: launch the app with a patient in context.", "EHR token has no patient")
 	}
-	if !fhirID.MatchString(ac.Patient) {
+	if !fhir.ValidID(ac.Patient) {
 		return invalid("The EHR token's patient is not a FHIR id.", "EHR token patient is not a FHIR id")
 	}
 	base, ok := g.cfg.EHRBases.FHIRBase(ac.Issuer)

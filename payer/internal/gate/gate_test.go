@@ -13,6 +13,8 @@ import (
 	"dtrsandbox/payer/internal/trust"
 	"dtrsandbox/shared/accesstoken"
 	"dtrsandbox/shared/jwks"
+	"dtrsandbox/shared/testutil/jwttest"
+	"dtrsandbox/shared/testutil/testclock"
 )
 
 func TestGateAdmits(t *testing.T) {
@@ -59,7 +61,7 @@ func TestGateRefusals(t *testing.T) {
 	foreignEHR := newEHRServer(t)
 	now := time.Now()
 	iss := f.ehrSrv.issuer
-	byEHR := func(typ string, claims jwt.MapClaims) string { return signRaw(t, f.ehrSrv.key, typ, claims) }
+	byEHR := func(typ string, claims jwt.MapClaims) string { return jwttest.Sign(t, f.ehrSrv.key, typ, claims) }
 	atClaims := func(edit func(jwt.MapClaims)) jwt.MapClaims {
 		c := jwt.MapClaims{"iss": iss, "sub": "prac-1", "aud": iss, "client_id": "dtr-app-at-ehr", "patient": "pat-1",
 			"scope": "launch patient/*.rs", "iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(), "jti": "j-" + strconv.Itoa(int(jtiSeq.Add(1)))}
@@ -102,7 +104,7 @@ func TestGateRefusals(t *testing.T) {
 		{"unknown purpose of use", "GET", "/fhir/DocumentReference/d1", payer, ehr, []string{HeaderPurposeOfUse, "MARKETING"}, 400, "code-invalid", "purpose of use", ""},
 		{"purpose of use twice", "GET", "/fhir/DocumentReference/d1", payer, ehr, []string{HeaderPurposeOfUse, "TREAT", HeaderPurposeOfUse, "TREAT"}, 400, "code-invalid", "purpose of use", ""},
 		{"Authorization twice", "GET", "/fhir/DocumentReference/d1", payer, ehr, []string{"Authorization", "Bearer " + payer}, 400, "invalid", "repeated", ""},
-		{"EHR token with the EHR's iss signed by another key", "GET", "/fhir/DocumentReference/d1", payer, signRaw(t, strangerKey, "at+jwt", atClaims(nil)), nil, 401, "login", "EHR token: unknown_key", "invalid_token"},
+		{"EHR token with the EHR's iss signed by another key", "GET", "/fhir/DocumentReference/d1", payer, jwttest.Sign(t, strangerKey, "at+jwt", atClaims(nil)), nil, 401, "login", "EHR token: unknown_key", "invalid_token"},
 		{"id_token as the EHR token", "GET", "/fhir/DocumentReference/d1", payer, byEHR("JWT", jwt.MapClaims{"iss": iss, "sub": "prac-1", "aud": "dtr-app-at-ehr",
 			"exp": now.Add(time.Minute).Unix(), "iat": now.Unix(), "nonce": "n", "fhirUser": "Practitioner/prac-1"}), nil, 401, "login", "EHR token: wrong_type", "invalid_token"},
 		{"refresh token JWT as the EHR token", "GET", "/fhir/DocumentReference/d1", payer, byEHR("JWT", atClaims(func(c jwt.MapClaims) { c["token_use"] = "refresh_token" })), nil, 401, "login", "EHR token: wrong_type", "invalid_token"},
@@ -216,7 +218,7 @@ func TestGateEHRUnavailable(t *testing.T) {
 // address's bucket, with no verification for any throttled request. The
 // clock is frozen: no token comes back unless the test advances it.
 func TestGateRateLimitBeforeCrypto(t *testing.T) {
-	clk := &clock{t: time.Now()}
+	clk := testclock.New(time.Now())
 	f := newFixture(t, trust.ModeJWKS, func(c *Config) { c.RateLimit, c.Now = 1, clk.Now }) // burst 2
 	const app, attacker, anonymous = "192.0.2.10:1000", "203.0.113.66:4444", "198.51.100.7:5555"
 	payer := f.payerToken("dtr-app", fullScope)
@@ -372,21 +374,4 @@ func mustKey(t testing.TB) *jwks.SigningKey {
 		t.Fatal(err)
 	}
 	return k
-}
-
-// signRaw signs claims with key, with the given typ header ("" for none).
-func signRaw(t testing.TB, key *jwks.SigningKey, typ string, claims jwt.MapClaims) string {
-	t.Helper()
-	tok := jwt.NewWithClaims(key.Method(), claims)
-	tok.Header["kid"] = key.KID
-	if typ == "" {
-		delete(tok.Header, "typ")
-	} else {
-		tok.Header["typ"] = typ
-	}
-	s, err := tok.SignedString(key.Private)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }

@@ -170,24 +170,6 @@ func (e *ehrServer) token(t testing.TB, mut func(c *accesstoken.Claims)) string 
 	return raw
 }
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // fixture is a gate in front of a handler that reports the principal.
 type fixture struct {
 	t        testing.TB

@@ -3,15 +3,15 @@ package questionnaires
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"dtrsandbox/shared/testutil/fhirjson"
 )
 
 // The seeded questionnaires are checked against the FHIR R4 Questionnaire
@@ -206,7 +206,7 @@ type seedFile struct {
 // it refusing unknown elements.
 func decodeQuestionnaire(raw []byte) (questionnaire, error) {
 	var q questionnaire
-	if err := checkJSONShape(raw); err != nil {
+	if err := fhirjson.CheckShape(raw); err != nil {
 		return q, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -215,72 +215,6 @@ func decodeQuestionnaire(raw []byte) (questionnaire, error) {
 		return q, fmt.Errorf("decode Questionnaire: %w", err)
 	}
 	return q, nil
-}
-
-// checkJSONShape walks the token stream: one JSON value, no duplicate or
-// case-variant keys in an object, and none of the empty values FHIR JSON
-// forbids (null, "", [], {}).
-func checkJSONShape(raw []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := walkJSON(dec, "$"); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("trailing data after the resource")
-	}
-	return nil
-}
-
-func walkJSON(dec *json.Decoder, path string) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	switch v := tok.(type) {
-	case nil:
-		return fmt.Errorf("%s: null is not allowed in FHIR JSON", path)
-	case string:
-		if strings.TrimSpace(v) == "" {
-			return fmt.Errorf("%s: empty string is not allowed in FHIR JSON", path)
-		}
-		return nil
-	case json.Delim:
-		switch v {
-		case '{':
-			seen := map[string]string{}
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return fmt.Errorf("%s: %w", path, err)
-				}
-				key := kt.(string)
-				if prev, dup := seen[strings.ToLower(key)]; dup {
-					return fmt.Errorf("%s: key %q repeats %q", path, key, prev)
-				}
-				seen[strings.ToLower(key)] = key
-				if err := walkJSON(dec, path+"."+key); err != nil {
-					return err
-				}
-			}
-			if len(seen) == 0 {
-				return fmt.Errorf("%s: empty object is not allowed in FHIR JSON", path)
-			}
-		case '[':
-			n := 0
-			for ; dec.More(); n++ {
-				if err := walkJSON(dec, fmt.Sprintf("%s[%d]", path, n)); err != nil {
-					return err
-				}
-			}
-			if n == 0 {
-				return fmt.Errorf("%s: empty array is not allowed in FHIR JSON", path)
-			}
-		}
-		_, err := dec.Token() // the closing delimiter
-		return err
-	}
-	return nil
 }
 
 // checkMetadata: the resource is the seeded DTR questionnaire its file name

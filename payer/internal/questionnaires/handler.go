@@ -115,12 +115,7 @@ func (h *Handler) begin(c *gin.Context, interaction, action string, perm smart.P
 		r.ev.ResourceID = id
 	}
 	p := r.p
-	if p != nil {
-		r.ev.ClientID, r.ev.Patient, r.ev.PurposeOfUse = p.ClientID, p.Patient, p.PurposeOfUse
-		if p.EHR != nil {
-			r.ev.FHIRUser, r.ev.EHRIssuer = p.EHR.FHIRUser, p.EHR.Issuer
-		}
-	}
+	r.ev.SetCaller(p)
 	reason := ""
 	switch {
 	case p == nil:

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -23,32 +22,15 @@ import (
 	"dtrsandbox/shared/database"
 	"dtrsandbox/shared/httpserver"
 	"dtrsandbox/shared/jwks"
+	"dtrsandbox/shared/testutil/logbuf"
 )
-
-// lockedBuffer is a log sink safe for concurrent writers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestNoTokenInLogsOrAuditEvents drives every kind of credential through
 // the payer, accepted and refused, in headers, bodies and query strings,
 // then greps the whole JSON log (debug level) and every stored AuditEvent
 // for each of them (CONTRACT.md: "never a token").
 func TestNoTokenInLogsOrAuditEvents(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &logbuf.Buffer{}
 	w := probeWorld(t, "sqlite", func(c *Config) {
 		c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

@@ -504,9 +504,14 @@ func TestProbeConsoleAndAdmin(t *testing.T) {
 	w := probeWorld(t, "sqlite", nil)
 	admin := w.adminToken()
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	login := func(token string, hdr ...string) *http.Response {
-		req, _ := http.NewRequest("POST", w.url+"/console/login", strings.NewReader(url.Values{"token": {token}}.Encode()))
+	// post submits form to path with the cookie (if any) and the header
+	// name/value pairs hdr, without following a redirect.
+	post := func(path string, form url.Values, cookie *http.Cookie, hdr ...string) *http.Response {
+		req, _ := http.NewRequest("POST", w.url+path, strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if cookie != nil {
+			req.AddCookie(cookie)
+		}
 		for i := 0; i+1 < len(hdr); i += 2 {
 			req.Header.Set(hdr[i], hdr[i+1])
 		}
@@ -516,6 +521,9 @@ func TestProbeConsoleAndAdmin(t *testing.T) {
 		}
 		resp.Body.Close()
 		return resp
+	}
+	login := func(token string, hdr ...string) *http.Response {
+		return post("/console/login", url.Values{"token": {token}}, nil, hdr...)
 	}
 	// Cross-site sign-ins are refused even with the right token.
 	for _, h := range [][]string{{"Origin", "https://evil.example"}, {"Origin", "null"}, {"Sec-Fetch-Site", "cross-site"}, {"Sec-Fetch-Site", "same-site"}} {
@@ -563,18 +571,7 @@ func TestProbeConsoleAndAdmin(t *testing.T) {
 	}
 	// Sign-out needs the page's CSRF token and the console's origin.
 	logout := func(csrf string, hdr ...string) int {
-		req, _ := http.NewRequest("POST", w.url+"/console/logout", strings.NewReader(url.Values{"csrf": {csrf}}.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.AddCookie(cookie)
-		for i := 0; i+1 < len(hdr); i += 2 {
-			req.Header.Set(hdr[i], hdr[i+1])
-		}
-		resp, err := noRedirect.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		return post("/console/logout", url.Values{"csrf": {csrf}}, cookie, hdr...).StatusCode
 	}
 	i := strings.Index(body, `name="csrf" value="`)
 	if i < 0 {

@@ -96,7 +96,6 @@ type Server struct {
 // deps are the parts routes.go wires together.
 type deps struct {
 	log        *slog.Logger
-	fhirBase   string
 	keys       *authz.Keys
 	authz      *authz.Server
 	gate       *gate.Gate
@@ -235,7 +234,7 @@ func New(ctx context.Context, cfg Config) (s *Server, err error) {
 	}
 	s.payerTokens, s.ehrTokens = az.AccessTokens(), validator
 	s.handler = routes(&deps{
-		log: log, fhirBase: fhirBase, keys: keys, authz: az, gate: g, metadata: metadata,
+		log: log, keys: keys, authz: az, gate: g, metadata: metadata,
 		auditStore: auditStore, auditH: auditH, docs: docs, quest: quest, console: cons, adminToken: adminToken,
 		ready: s.ready.Load,
 	})

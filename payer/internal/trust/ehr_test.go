@@ -22,27 +22,10 @@ import (
 	"dtrsandbox/shared/clientauth"
 	"dtrsandbox/shared/jwks"
 	"dtrsandbox/shared/smart"
+	"dtrsandbox/shared/testutil/testclock"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *testclock.Clock { return testclock.New(time.Now().Truncate(time.Second)) }
 
 // fakeEHR is an EHR authorization server: SMART discovery, a JWK Set, an
 // RFC 7662 introspection endpoint that authenticates the payer, and the
@@ -51,7 +34,7 @@ type fakeEHR struct {
 	t      testing.TB
 	srv    *httptest.Server
 	key    *jwks.SigningKey
-	clk    *clock
+	clk    *testclock.Clock
 	issuer string
 
 	mu        sync.Mutex
@@ -83,7 +66,7 @@ func (p payerClients) AssertionClient(_ context.Context, id string) (*clientauth
 	return &clientauth.Client{ID: "payer", AuthMethod: clientauth.AuthMethodPrivateKeyJWT, JWKS: p.e.payerKeys}, nil
 }
 
-func newFakeEHR(t testing.TB, clk *clock) *fakeEHR {
+func newFakeEHR(t testing.TB, clk *testclock.Clock) *fakeEHR {
 	t.Helper()
 	key, err := jwks.Generate("ES256")
 	if err != nil {
@@ -274,7 +257,7 @@ func mustRegistry(t testing.TB, entries ...map[string]any) *Registry {
 
 type validatorOpt func(*Config)
 
-func newValidator(t testing.TB, reg *Registry, clk *clock, opts ...validatorOpt) *Validator {
+func newValidator(t testing.TB, reg *Registry, clk *testclock.Clock, opts ...validatorOpt) *Validator {
 	t.Helper()
 	cfg := Config{
 		Registry: reg, HTTPClient: &http.Client{Timeout: 5 * time.Second}, Now: clk.Now,

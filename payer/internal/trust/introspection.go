@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -143,7 +144,7 @@ func (v *Validator) fromAnswer(ehr *EHR, a *introspectionAnswer, pre *jwtClaims,
 	if a.Issuer != "" && a.Issuer != ehr.Issuer {
 		return fail(ReasonIssuer, "introspection iss %q", clip(a.Issuer))
 	}
-	if len(a.Audience) > 0 && !contains(a.Audience, ehr.FHIRBase) {
+	if len(a.Audience) > 0 && !slices.Contains(a.Audience, ehr.FHIRBase) {
 		return fail(ReasonAudience, "introspection aud %q", clip(strings.Join(a.Audience, " ")))
 	}
 	if a.ClientID == "" {
@@ -183,15 +184,6 @@ func (v *Validator) fromAnswer(ehr *EHR, a *introspectionAnswer, pre *jwtClaims,
 		}
 	}
 	return ac, exp.Time, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func clip(s string) string {

@@ -1,14 +1,14 @@
 package trust
 
 import (
-	"bytes"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"dtrsandbox/shared/testutil/logbuf"
 )
 
 func TestParseRegistry(t *testing.T) {
@@ -161,33 +161,15 @@ func TestWatcherSeesSameSizeRewrite(t *testing.T) {
 
 // newLoggedWatcher loads the registry at path and watches it, logging to
 // the returned buffer.
-func newLoggedWatcher(t *testing.T, path string) (*Registry, *Watcher, *lockedBuffer) {
+func newLoggedWatcher(t *testing.T, path string) (*Registry, *Watcher, *logbuf.Buffer) {
 	t.Helper()
 	snap, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := NewRegistry(snap)
-	logs := &lockedBuffer{}
+	logs := &logbuf.Buffer{}
 	return reg, NewWatcher(path, reg, slog.New(slog.NewJSONHandler(logs, nil))), logs
-}
-
-// lockedBuffer is a log sink safe to read while the watcher writes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func waitFor(t testing.TB, cond func() bool) {
@@ -228,6 +210,10 @@ func TestWatcherWaitsOutHalfWrittenFile(t *testing.T) {
 		{"same bad file again", "", false, false, 1},
 		{"and again", "", false, false, 1},
 		{"good file", `{"ehrs":[{"issuer":"https://bbbb.example","mode":"jwks"}]}`, true, true, 1},
+		{"rewritten in place: truncated", "", true, false, 1},
+		{"rewritten in place: the same good file", `{"ehrs":[{"issuer":"https://bbbb.example","mode":"jwks"}]}`, true, false, 1},
+		{"rewritten in place again: truncated", "", true, false, 1},
+		{"and the same good file", `{"ehrs":[{"issuer":"https://bbbb.example","mode":"jwks"}]}`, true, false, 1},
 		{"bad once more", `{"ehrs":[]`, true, false, 1},
 		{"still bad", "", false, false, 2},
 	}

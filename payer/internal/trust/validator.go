@@ -1,15 +1,13 @@
 package trust
 
 import (
-	"bytes"
 	"context"
 	"crypto"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -18,6 +16,7 @@ import (
 
 	"dtrsandbox/shared/accesstoken"
 	"dtrsandbox/shared/jwks"
+	"dtrsandbox/shared/jws"
 	"dtrsandbox/shared/smart"
 )
 
@@ -244,17 +243,15 @@ type jwtClaims struct {
 // valid, or not for that EHR's FHIR base. Its claims are unverified; the
 // introspection answer is what vouches for them.
 func (v *Validator) precheck(ehr *EHR, raw string) (*jwtClaims, *Failure) {
-	parts := strings.Split(raw, ".")
-	hdr, err1 := base64.RawURLEncoding.Strict().DecodeString(parts[0])
-	payload, err2 := base64.RawURLEncoding.Strict().DecodeString(parts[1])
-	if err1 != nil || err2 != nil {
-		return nil, failure(ReasonMalformed, ehr.Issuer, errors.New("not base64url"))
+	jt, err := jws.Decode(raw)
+	if err != nil {
+		return nil, failure(ReasonMalformed, ehr.Issuer, err)
 	}
 	var h struct {
 		Typ string `json:"typ"`
 	}
 	var c jwtClaims
-	if !isObject(hdr) || !isObject(payload) || json.Unmarshal(hdr, &h) != nil || json.Unmarshal(payload, &c) != nil {
+	if jws.UnmarshalObject(jt.Header, &h) != nil || jws.UnmarshalObject(jt.Payload, &c) != nil {
 		return nil, failure(ReasonMalformed, ehr.Issuer, errors.New("header or claims are not JSON objects of the expected types"))
 	}
 	now := v.cfg.Now()
@@ -267,13 +264,8 @@ func (v *Validator) precheck(ehr *EHR, raw string) (*jwtClaims, *Failure) {
 		return nil, failure(ReasonExpired, ehr.Issuer, fmt.Errorf("expired at %s", c.ExpiresAt.UTC().Format(time.RFC3339)))
 	case c.NotBefore != nil && c.NotBefore.After(now.Add(v.cfg.Leeway)):
 		return nil, failure(ReasonNotYetValid, ehr.Issuer, errors.New("nbf in the future"))
-	case !contains(c.Audience, ehr.FHIRBase):
+	case !slices.Contains(c.Audience, ehr.FHIRBase):
 		return nil, failure(ReasonAudience, ehr.Issuer, fmt.Errorf("aud %q", clip(strings.Join(c.Audience, " "))))
 	}
 	return &c, nil
-}
-
-func isObject(b []byte) bool {
-	t := bytes.TrimLeft(b, " \t\r\n")
-	return len(t) > 0 && t[0] == '{'
 }

@@ -11,6 +11,7 @@ import (
 
 	"dtrsandbox/shared/accesstoken"
 	"dtrsandbox/shared/jwks"
+	"dtrsandbox/shared/testutil/jwttest"
 )
 
 func TestJWKSModeAccepts(t *testing.T) {
@@ -41,13 +42,13 @@ func TestJWKSModeFailures(t *testing.T) {
 	forger.KID = ehr.key.KID
 	now := clk.Now()
 
-	idToken := forge(t, ehr.key, "JWT", jwt.MapClaims{"iss": ehr.issuer, "sub": "prac-1", "aud": "dtr-app",
+	idToken := jwttest.Sign(t, ehr.key, "JWT", jwt.MapClaims{"iss": ehr.issuer, "sub": "prac-1", "aud": "dtr-app",
 		"exp": now.Add(time.Minute).Unix(), "iat": now.Unix(), "nonce": "n", "fhirUser": "Practitioner/prac-1"})
-	refreshJWT := forge(t, ehr.key, "JWT", jwt.MapClaims{"iss": ehr.issuer, "sub": "prac-1", "aud": ehr.issuer,
+	refreshJWT := jwttest.Sign(t, ehr.key, "JWT", jwt.MapClaims{"iss": ehr.issuer, "sub": "prac-1", "aud": ehr.issuer,
 		"client_id": "dtr-app", "exp": now.Add(time.Hour).Unix(), "iat": now.Unix(), "jti": "r", "token_use": "refresh_token"})
-	assertionJWT := forge(t, ehr.key, "JWT", jwt.MapClaims{"iss": "dtr-app", "sub": "dtr-app", "aud": ehr.srv.URL + "/token",
+	assertionJWT := jwttest.Sign(t, ehr.key, "JWT", jwt.MapClaims{"iss": "dtr-app", "sub": "dtr-app", "aud": ehr.srv.URL + "/token",
 		"exp": now.Add(time.Minute).Unix(), "jti": "a"})
-	noType := forge(t, ehr.key, "", jwt.MapClaims{"iss": ehr.issuer, "sub": "prac-1", "aud": ehr.issuer, "client_id": "dtr-app",
+	noType := jwttest.Sign(t, ehr.key, "", jwt.MapClaims{"iss": ehr.issuer, "sub": "prac-1", "aud": ehr.issuer, "client_id": "dtr-app",
 		"exp": now.Add(time.Minute).Unix(), "iat": now.Unix(), "jti": "n", "patient": "pat-1"})
 	payerKey, _ := jwks.Generate("ES256")
 	payerToken, _ := accesstoken.Sign(payerKey, &accesstoken.Claims{RegisteredClaims: jwt.RegisteredClaims{
@@ -73,7 +74,7 @@ func TestJWKSModeFailures(t *testing.T) {
 		status int
 	}{
 		{"issuer not listed", unlisted.token(nil), ReasonUntrusted, 401},
-		{"no issuer", forge(t, ehr.key, "at+jwt", jwt.MapClaims{"sub": "s", "aud": ehr.issuer, "client_id": "dtr-app",
+		{"no issuer", jwttest.Sign(t, ehr.key, "at+jwt", jwt.MapClaims{"sub": "s", "aud": ehr.issuer, "client_id": "dtr-app",
 			"exp": now.Add(time.Minute).Unix(), "iat": now.Unix(), "jti": "x"}), ReasonMissingClaim, 401},
 		{"signed by another listed issuer's key", ehr.tokenWith(other.key, nil), ReasonUnknownKey, 401},
 		{"claims another issuer, signed by this one", other.tokenWith(ehr.key, nil), ReasonUnknownKey, 401},
@@ -84,7 +85,7 @@ func TestJWKSModeFailures(t *testing.T) {
 		{"id_token", idToken, ReasonWrongType, 401},
 		{"refresh token JWT", refreshJWT, ReasonWrongType, 401},
 		{"an app's client assertion", assertionJWT, ReasonUntrusted, 401},
-		{"a client assertion the EHR signed", forge(t, ehr.key, "JWT", jwt.MapClaims{"iss": ehr.issuer, "sub": ehr.issuer,
+		{"a client assertion the EHR signed", jwttest.Sign(t, ehr.key, "JWT", jwt.MapClaims{"iss": ehr.issuer, "sub": ehr.issuer,
 			"aud": ehr.issuer, "exp": now.Add(time.Minute).Unix(), "jti": "a"}), ReasonWrongType, 401},
 		{"no typ", noType, ReasonWrongType, 401},
 		{"the payer's own token", payerToken, ReasonUntrusted, 401},
@@ -93,7 +94,7 @@ func TestJWKSModeFailures(t *testing.T) {
 			c.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Second))
 		}), ReasonExpired, 401},
 		{"not yet valid", ehr.token(func(c *accesstoken.Claims) { c.NotBefore = jwt.NewNumericDate(now.Add(2 * time.Minute)) }), ReasonNotYetValid, 401},
-		{"missing exp", forge(t, ehr.key, "at+jwt", jwt.MapClaims{"iss": ehr.issuer, "sub": "s", "aud": ehr.issuer,
+		{"missing exp", jwttest.Sign(t, ehr.key, "at+jwt", jwt.MapClaims{"iss": ehr.issuer, "sub": "s", "aud": ehr.issuer,
 			"client_id": "dtr-app", "iat": now.Unix(), "jti": "x"}), ReasonMissingClaim, 401},
 		{"HS256", hsToken, ReasonAlgorithm, 401},
 		{"alg none", noneToken, ReasonMalformed, 401},
@@ -112,23 +113,6 @@ func TestJWKSModeFailures(t *testing.T) {
 			}
 		})
 	}
-}
-
-// forge signs claims with key as ES256 with the given typ ("" for none).
-func forge(t testing.TB, key *jwks.SigningKey, typ string, claims jwt.MapClaims) string {
-	t.Helper()
-	tok := jwt.NewWithClaims(key.Method(), claims)
-	tok.Header["kid"] = key.KID
-	if typ == "" {
-		delete(tok.Header, "typ")
-	} else {
-		tok.Header["typ"] = typ
-	}
-	s, err := tok.SignedString(key.Private)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 func TestJWKSModeFailsClosed(t *testing.T) {
@@ -293,7 +277,7 @@ func TestIntrospectionModeFailures(t *testing.T) {
 		}
 		return m
 	}
-	idToken := forge(t, ehr.key, "JWT", jwt.MapClaims{"iss": ehr.issuer, "aud": "dtr-app", "exp": now.Add(time.Minute).Unix()})
+	idToken := jwttest.Sign(t, ehr.key, "JWT", jwt.MapClaims{"iss": ehr.issuer, "aud": "dtr-app", "exp": now.Add(time.Minute).Unix()})
 	tests := []struct {
 		name       string
 		raw        string
@@ -317,7 +301,7 @@ func TestIntrospectionModeFailures(t *testing.T) {
 			c.IssuedAt, c.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Hour)), jwt.NewNumericDate(now.Add(-time.Minute))
 		}), nil, ReasonExpired, false},
 		{"JWT for another audience: refused locally", ehr.token(func(c *accesstoken.Claims) { c.Audience = jwt.ClaimStrings{"https://x.example"} }), nil, ReasonAudience, false},
-		{"JWT without exp: refused locally", forge(t, ehr.key, "at+jwt", jwt.MapClaims{"iss": ehr.issuer, "aud": ehr.issuer}), nil, ReasonMissingClaim, false},
+		{"JWT without exp: refused locally", jwttest.Sign(t, ehr.key, "at+jwt", jwt.MapClaims{"iss": ehr.issuer, "aud": ehr.issuer}), nil, ReasonMissingClaim, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

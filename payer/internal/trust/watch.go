@@ -44,14 +44,13 @@ func readCapped(path string) ([]byte, error) {
 // reads the file (at most MaxRegistryFile) and hashes it; a new hash is
 // parsed. Hashing the content, rather than trusting mtime and size, also
 // sees a rewrite within the file system's timestamp granularity that keeps
-// the size. A file that fails to parse (or vanishes) leaves the last good registry
-// in place and is logged once as an error. Content that fails to parse is
-// only reported once it has stayed the same for one more poll: an editor or
-// `echo > file` writes in place (truncate, then write), and a poll between
-// the two would otherwise report the empty half-written file as well as the
-// finished one. Polling sees editors' atomic
-// renames, bind mounts and network file systems alike, and needs no
-// dependency.
+// the size. A file that fails to parse (or vanishes) leaves the last good
+// registry in place and is logged once as an error. Content that fails to
+// parse is only reported once it has stayed the same for one more poll: an
+// editor or `echo > file` writes in place (truncate, then write), and a
+// poll between the two would otherwise report the empty half-written file
+// as well as the finished one. Polling sees editors' atomic renames, bind
+// mounts and network file systems alike, and needs no dependency.
 type Watcher struct {
 	Path     string
 	Registry *Registry
@@ -103,6 +102,7 @@ func (w *Watcher) Check() bool {
 	}
 	sum := sha256.Sum256(data)
 	if sum == w.lastSeen {
+		w.pendingBad = [32]byte{} // what looked half written was: it is back
 		return false
 	}
 	s, err := Parse(data)

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -58,7 +59,7 @@ func parseForms(body []byte) ([]htmlForm, error) {
 					}
 				}
 			case "button":
-				if cur != nil && attr(n, "name") != "" && strings.ToLower(valueOrEmpty(attr(n, "type"), "submit")) == "submit" {
+				if cur != nil && attr(n, "name") != "" && strings.ToLower(cmp.Or(attr(n, "type"), "submit")) == "submit" {
 					cur.Buttons = append(cur.Buttons, htmlButton{Name: attr(n, "name"), Value: attr(n, "value"), Label: strings.TrimSpace(text(n))})
 				}
 			}
@@ -152,13 +153,6 @@ func valueOr(n *html.Node, def string) string {
 		return attr(n, "value")
 	}
 	return def
-}
-
-func valueOrEmpty(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 func text(n *html.Node) string {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"dtrsandbox/shared/fhir"
+	"dtrsandbox/shared/smart"
 )
 
 // flow is one run's state.
@@ -23,7 +24,7 @@ type flow struct {
 	api       *http.Client // no cookies, no redirects followed
 	steps     []Step
 
-	ehr, payer *smartConfiguration
+	ehr, payer *smart.Configuration
 
 	launchedAt, submittedAt time.Time
 	marker                  string // recognisable free-text answer of this run

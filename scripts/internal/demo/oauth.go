@@ -12,27 +12,18 @@ import (
 	"strings"
 
 	"dtrsandbox/shared/clientauth"
+	"dtrsandbox/shared/smart"
 )
 
-// smartConfiguration is the part of a SMART discovery document
-// ({fhir}/.well-known/smart-configuration, SMART App Launch 2.2 §2.0) the
-// demo uses.
-type smartConfiguration struct {
-	Issuer                string   `json:"issuer"`
-	AuthorizationEndpoint string   `json:"authorization_endpoint"`
-	TokenEndpoint         string   `json:"token_endpoint"`
-	RegistrationEndpoint  string   `json:"registration_endpoint"`
-	IntrospectionEndpoint string   `json:"introspection_endpoint"`
-	JWKSURI               string   `json:"jwks_uri"`
-	ScopesSupported       []string `json:"scopes_supported"`
-}
-
-func discover(ctx context.Context, c *http.Client, fhirBase string) (*smartConfiguration, error) {
+// discover reads the SMART discovery document of a FHIR server
+// ({fhir}/.well-known/smart-configuration, SMART App Launch 2.2 §2.0); the
+// demo needs its token and registration endpoints.
+func discover(ctx context.Context, c *http.Client, fhirBase string) (*smart.Configuration, error) {
 	res, err := do(ctx, c, http.MethodGet, fhirBase+"/.well-known/smart-configuration", nil, nil)
 	if err != nil {
 		return nil, err
 	}
-	var sc smartConfiguration
+	var sc smart.Configuration
 	if err := res.expect("SMART discovery at "+fhirBase, &sc, http.StatusOK); err != nil {
 		return nil, err
 	}

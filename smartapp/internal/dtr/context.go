@@ -185,9 +185,8 @@ var userTypes = []string{"Practitioner", "Patient", "RelatedPerson", "Person"}
 // page then shows the fhirUser reference.
 func (s *Service) userName(ctx context.Context, sess *session.Session) string {
 	l := sess.Launch()
-	ref := relative(l.Issuer, l.FHIRUser)
-	_, typ, id, ok := fhir.ParseReference(ref)
-	if !ok || strings.Contains(ref, "://") || !slices.Contains(userTypes, typ) {
+	typ, id, ok := relativeRef(relative(l.Issuer, l.FHIRUser))
+	if !ok || !slices.Contains(userTypes, typ) {
 		return ""
 	}
 	raw, err := s.EHR.Read(ctx, sess, "read the signed-in user", typ+"/"+id)
@@ -206,8 +205,8 @@ func (s *Service) userName(ctx context.Context, sess *session.Session) string {
 // fromContext picks the order and the coverage out of fhirContext.
 func fromContext(items []smart.ContextItem) (order, coverage string) {
 	for _, it := range items {
-		_, typ, id, ok := fhir.ParseReference(it.Reference)
-		if !ok || strings.Contains(it.Reference, "://") {
+		typ, id, ok := relativeRef(it.Reference)
+		if !ok {
 			continue
 		}
 		switch {
@@ -236,7 +235,7 @@ func (s *Service) useOrder(ctx context.Context, sess *session.Session, orderRef,
 	}
 	if coverageRef == "" {
 		for _, ins := range of.Insurance {
-			if _, typ, id, ok := fhir.ParseReference(ins.Reference); ok && typ == "Coverage" && !strings.Contains(ins.Reference, "://") {
+			if typ, id, ok := relativeRef(ins.Reference); ok && typ == "Coverage" {
 				coverageRef = typ + "/" + id
 				break
 			}
@@ -295,11 +294,22 @@ func (s *Service) SelectOrder(ctx context.Context, sess *session.Session, ref st
 	if o, _ := fromContext(l.FHIRContext); o != "" {
 		return &Problem{Status: http.StatusConflict, Message: "This launch is bound to the order it was launched for."}
 	}
-	_, typ, id, ok := fhir.ParseReference(ref)
-	if !ok || strings.Contains(ref, "://") || !slices.Contains(OrderTypes, typ) {
+	typ, id, ok := relativeRef(ref)
+	if !ok || !slices.Contains(OrderTypes, typ) {
 		return &Problem{Status: http.StatusBadRequest, Message: "The order must be a DeviceRequest, ServiceRequest or MedicationRequest reference of the form Type/id."}
 	}
 	return s.useOrder(ctx, sess, typ+"/"+id, "")
+}
+
+// relativeRef reads ref as a relative reference to a resource of the EHR,
+// Type/id (a version is dropped); ok is false for anything else, an
+// absolute URL included.
+func relativeRef(ref string) (typ, id string, ok bool) {
+	base, typ, id, ok := fhir.ParseReference(ref)
+	if !ok || base != "" {
+		return "", "", false
+	}
+	return typ, id, true
 }
 
 // samePatient reports whether ref names the patient id, relative or

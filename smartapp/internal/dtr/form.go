@@ -137,17 +137,27 @@ func questionnaireCanonical(q json.RawMessage) (canonical, title string) {
 	return canonical, title
 }
 
+// currentDocuments searches the payer for the current documents related to
+// the session's order (absolute on the EHR's base, also returned).
+func (s *Service) currentDocuments(ctx context.Context, sess *session.Session, op string) (order string, docs []payer.Stored, err error) {
+	order = absolute(sess.Launch().Issuer, sess.Workspace().OrderRef)
+	docs, err = s.Payer.SearchDocumentReferences(ctx, sess, op, url.Values{"related": {order}, "status": {StatusCurrent}})
+	return order, docs, err
+}
+
 // findDraft searches the payer for the current draft of this order (the
 // newest if several) and remembers it in the session.
 func (s *Service) findDraft(ctx context.Context, sess *session.Session) (*DraftView, error) {
-	l := sess.Launch()
-	w := sess.Workspace()
-	order := absolute(l.Issuer, w.OrderRef)
-	docs, err := s.Payer.SearchDocumentReferences(ctx, sess, "look for a saved draft",
-		url.Values{"related": {order}, "status": {StatusCurrent}})
+	order, docs, err := s.currentDocuments(ctx, sess, "look for a saved draft")
 	if err != nil {
 		return nil, err
 	}
+	return rememberDraft(sess, order, docs)
+}
+
+// rememberDraft picks the current draft of order among docs (the newest if
+// several) and remembers it in the session.
+func rememberDraft(sess *session.Session, order string, docs []payer.Stored) (*DraftView, error) {
 	var best *payer.Stored
 	for i := range docs {
 		d := &docs[i]
@@ -226,6 +236,24 @@ func attachedResponse(d *fhir.DocumentReference) (json.RawMessage, error) {
 	return nil, errors.New("no application/fhir+json attachment")
 }
 
+// formInput is where SaveDraft and Submit start: the session's order
+// resolved, its questionnaire, and body, the page's QuestionnaireResponse,
+// parsed.
+func (s *Service) formInput(ctx context.Context, sess *session.Session, body []byte) (json.RawMessage, *fhir.QuestionnaireResponse, error) {
+	if err := s.requireOrder(ctx, sess); err != nil {
+		return nil, nil, err
+	}
+	q, err := s.questionnaire(ctx, sess)
+	if err != nil {
+		return nil, nil, err
+	}
+	qr, err := parseResponse(body)
+	if err != nil {
+		return nil, nil, err
+	}
+	return q, qr, nil
+}
+
 // Saved is POST /api/draft.
 type Saved struct {
 	ID        string    `json:"id"`
@@ -241,14 +269,7 @@ type Saved struct {
 // draft changed elsewhere is never overwritten (the payer answers 412).
 func (s *Service) SaveDraft(ctx context.Context, sess *session.Session, body []byte) (*Saved, error) {
 	defer sess.LockFlow()()
-	if err := s.requireOrder(ctx, sess); err != nil {
-		return nil, err
-	}
-	q, err := s.questionnaire(ctx, sess)
-	if err != nil {
-		return nil, err
-	}
-	qr, err := parseResponse(body)
+	q, qr, err := s.formInput(ctx, sess, body)
 	if err != nil {
 		return nil, err
 	}
@@ -316,14 +337,7 @@ func (e *SubmitError) Unwrap() error { return e.Err }
 // the same answers after a failure resumes at the step that failed.
 func (s *Service) Submit(ctx context.Context, sess *session.Session, body []byte) (*Submitted, error) {
 	defer sess.LockFlow()()
-	if err := s.requireOrder(ctx, sess); err != nil {
-		return nil, err
-	}
-	q, err := s.questionnaire(ctx, sess)
-	if err != nil {
-		return nil, err
-	}
-	qr, err := parseResponse(body)
+	q, qr, err := s.formInput(ctx, sess, body)
 	if err != nil {
 		return nil, err
 	}
@@ -331,20 +345,29 @@ func (s *Service) Submit(ctx context.Context, sess *session.Session, body []byte
 	w := sess.Workspace()
 	sub := w.Submitted
 	if sub == nil || sub.Digest != digest {
-		sub = &session.Submission{Digest: digest}
-		draft := w.Draft
-		if draft == nil {
-			if _, err := s.findDraft(ctx, sess); err != nil {
+		sub = &session.Submission{Digest: digest, DraftToSupersede: w.Draft}
+		// One search of the order's current documents finds both the draft
+		// to supersede (unless the session already knows it) and an earlier
+		// final document of these answers.
+		op := "look for an earlier submission"
+		if sub.DraftToSupersede == nil {
+			op = "look for a saved draft"
+		}
+		order, docs, err := s.currentDocuments(ctx, sess, op)
+		if err != nil {
+			return nil, err
+		}
+		if sub.DraftToSupersede == nil {
+			if _, err := rememberDraft(sess, order, docs); err != nil {
 				return nil, err
 			}
-			draft = sess.Workspace().Draft
+			sub.DraftToSupersede = sess.Workspace().Draft
 		}
-		sub.DraftToSupersede = draft
 		// A submission of these answers may already be at the payer from an
 		// earlier session whose write-back to the EHR failed (the EHR token
 		// expired or was refused): the user relaunched and submits again.
 		// Reuse that final document instead of storing a second one.
-		fin, err := s.existingFinal(ctx, sess, qr)
+		fin, err := existingFinal(order, docs, qr)
 		if err != nil {
 			return nil, err
 		}
@@ -405,19 +428,12 @@ func (s *Service) Submit(ctx context.Context, sess *session.Session, body []byte
 
 func ptr[T any](v T) *T { return &v }
 
-// existingFinal is the current final DTR document for the session's order
-// at the payer whose QuestionnaireResponse holds exactly qr's answers, or
-// nil.
-func (s *Service) existingFinal(ctx context.Context, sess *session.Session, qr *fhir.QuestionnaireResponse) (*session.DraftRef, error) {
-	order := absolute(sess.Launch().Issuer, sess.Workspace().OrderRef)
+// existingFinal is the current final DTR document of order among docs
+// whose QuestionnaireResponse holds exactly qr's answers, or nil.
+func existingFinal(order string, docs []payer.Stored, qr *fhir.QuestionnaireResponse) (*session.DraftRef, error) {
 	want, err := json.Marshal(qr.Item)
 	if err != nil {
 		return nil, &Problem{Status: http.StatusBadRequest, Message: "The QuestionnaireResponse could not be encoded.", Cause: err}
-	}
-	docs, err := s.Payer.SearchDocumentReferences(ctx, sess, "look for an earlier submission",
-		url.Values{"related": {order}, "status": {StatusCurrent}})
-	if err != nil {
-		return nil, err
 	}
 	for _, d := range docs {
 		if d.Doc.Status != StatusCurrent || d.Doc.DocStatus != DocStatusFinal || !relatedTo(&d.Doc, order) || !isDTRDocument(&d.Doc) {

@@ -23,7 +23,7 @@ import (
 	"strings"
 	"time"
 
-	"dtrsandbox/shared/accesstoken"
+	"dtrsandbox/shared/clientauth"
 	"dtrsandbox/shared/smart"
 	"dtrsandbox/smartapp/internal/jwtview"
 	"dtrsandbox/smartapp/internal/signer"
@@ -210,7 +210,6 @@ type Result struct {
 	AccessToken string
 	// Attestation is the signer's proof it verified AccessToken.
 	Attestation signer.Attestation
-	Claims      accesstoken.Claims
 	ExpiresAt   time.Time
 	Scope       string
 	Patient     string
@@ -306,13 +305,13 @@ func (l *Launcher) exchange(ctx context.Context, p *Pending, tokenURL, code stri
 		return nil, refuse(http.StatusBadGateway, "Sign-in failed", "The app could not sign its credentials for the EHR.", err)
 	}
 	form := url.Values{
-		"grant_type":            {"authorization_code"},
-		"code":                  {code},
-		"redirect_uri":          {p.RedirectURI},
-		"code_verifier":         {p.Verifier},
-		"client_id":             {p.ClientID},
-		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
-		"client_assertion":      {assertion},
+		"grant_type":                  {"authorization_code"},
+		"code":                        {code},
+		"redirect_uri":                {p.RedirectURI},
+		"code_verifier":               {p.Verifier},
+		"client_id":                   {p.ClientID},
+		clientauth.ParamAssertionType: {clientauth.AssertionType},
+		clientauth.ParamAssertion:     {assertion},
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, tokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -367,7 +366,6 @@ func (l *Launcher) verify(ctx context.Context, p *Pending, doc *smart.Configurat
 		ClientID:          p.ClientID,
 		AccessToken:       tr.AccessToken,
 		Attestation:       att,
-		Claims:            claims,
 		ExpiresAt:         att.ExpiresAt(),
 		Scope:             tr.Scope,
 		Patient:           first(tr.Patient, claims.Patient),

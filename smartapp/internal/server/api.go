@@ -149,7 +149,7 @@ func (s *Server) apiSecurity(c *gin.Context) {
 	v.Payer.FHIRBase = s.payer.FHIRBase()
 	v.Payer.AccessToken = sess.PayerTokenView()
 	v.Signer.KeyID, v.Signer.Alg = s.signer.KeyID(), s.cfg.SigningKey.Alg
-	v.Signer.JWKSURI = s.cfg.PublicURL + "/.well-known/jwks.json"
+	v.Signer.JWKSURI = s.cfg.PublicURL + jwksPath
 	v.PayerAnswers = sess.PayerAnswers()
 	if v.PayerAnswers == nil {
 		v.PayerAnswers = []session.PayerAnswer{}

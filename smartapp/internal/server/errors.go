@@ -60,8 +60,7 @@ func classify(err error) apiError {
 		return e
 	case errors.As(err, &ref):
 		if errors.Is(err, signer.ErrExpired) {
-			return apiError{HTTP: http.StatusUnauthorized, Code: "session_expired", Source: "app",
-				Message: "The EHR session has expired. Relaunch the app from the EHR to continue; answers not saved yet are kept in this browser tab."}
+			return sessionExpired
 		}
 		return apiError{HTTP: http.StatusForbidden, Code: "not_verified", Source: "app", Message: "The app will not call the payer for this session: " + ref.Hint + "."}
 	case errors.As(err, &ee):

@@ -30,6 +30,11 @@ func noStore(c *gin.Context) {
 
 const sessionKey = "smartapp.session"
 
+// sessionExpired answers an API call of a session whose EHR access token
+// has expired.
+var sessionExpired = apiError{HTTP: http.StatusUnauthorized, Code: "session_expired", Source: "app",
+	Message: "The EHR session has expired. Relaunch the app from the EHR to continue; answers not saved yet are kept in this browser tab."}
+
 // currentSession is the session named by the request's cookie, or nil.
 func (s *Server) currentSession(r *http.Request) *session.Session {
 	ck, err := r.Cookie(s.cookie)
@@ -71,8 +76,7 @@ func (s *Server) requireSession(c *gin.Context) {
 		c.Abort()
 		return
 	case sess.Expired(s.now()):
-		s.writeAPIError(c, apiError{HTTP: http.StatusUnauthorized, Code: "session_expired", Source: "app",
-			Message: "The EHR session has expired. Relaunch the app from the EHR to continue; answers not saved yet are kept in this browser tab."})
+		s.writeAPIError(c, sessionExpired)
 		c.Abort()
 		return
 	}

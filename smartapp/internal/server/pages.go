@@ -26,7 +26,7 @@ func (s *Server) home(c *gin.Context) {
 		Title string
 		EHRs  []signer.EHR
 		JWKS  string
-	}{"DTR SMART app", s.launcher.EHRs(), s.cfg.PublicURL + "/.well-known/jwks.json"})
+	}{"DTR SMART app", s.launcher.EHRs(), s.cfg.PublicURL + jwksPath})
 }
 
 // ehrLaunch handles GET /launch?iss=&launch= (SMART App Launch 2.2 "EHR

@@ -12,6 +12,10 @@ import (
 // maxAPIBody bounds a JSON request body (a QuestionnaireResponse).
 const maxAPIBody = 2 << 20
 
+// jwksPath serves the app's public key set; {PublicURL}{jwksPath} is its
+// jwks_uri at the EHR and at the payer.
+const jwksPath = "/.well-known/jwks.json"
+
 // routes is the app's whole HTTP surface.
 //
 // Pages (HTML, Content-Security-Policy without inline scripts):
@@ -80,7 +84,7 @@ func (s *Server) routes() http.Handler {
 	e.NoMethod(s.methodNotAllowed)
 
 	e.GET("/healthz", httpserver.Healthz(nil))
-	e.GET("/.well-known/jwks.json", gin.WrapH(s.signer.JWKSHandler()))
+	e.GET(jwksPath, gin.WrapH(s.signer.JWKSHandler()))
 	e.StaticFS("/static", http.FS(web.Static()))
 
 	e.GET("/", s.home)

@@ -60,7 +60,6 @@ func NewStore(now func() time.Time) *Store {
 type Session struct {
 	id      string
 	csrf    string
-	created time.Time
 	expires time.Time // pending: end of PendingTTL; authenticated: EHR token exp
 
 	// Exactly one of pending and result is set; neither changes after
@@ -131,8 +130,7 @@ type DraftRef struct {
 // NewPending makes a pre-authorization session holding p; it lives for
 // launch.PendingTTL.
 func (s *Store) NewPending(p *launch.Pending) (*Session, error) {
-	now := s.now()
-	return s.insert(&Session{created: now, expires: now.Add(launch.PendingTTL), pending: p})
+	return s.insert(&Session{expires: s.now().Add(launch.PendingTTL), pending: p})
 }
 
 // Promote ends the pre-authorization session old (if any) and makes an
@@ -145,7 +143,7 @@ func (s *Store) Promote(old *Session, res *launch.Result) (*Session, error) {
 	if old != nil {
 		s.Delete(old.id)
 	}
-	return s.insert(&Session{created: s.now(), expires: res.ExpiresAt, result: res})
+	return s.insert(&Session{expires: res.ExpiresAt, result: res})
 }
 
 func (s *Store) insert(sess *Session) (*Session, error) {

@@ -141,11 +141,10 @@ var ErrExpired = errors.New("the EHR access token has expired")
 // Attestation records that the signer verified one EHR access token. The
 // zero value attests nothing.
 type Attestation struct {
-	issuer   string
-	clientID string
-	digest   [sha256.Size]byte
-	expires  time.Time
-	claims   accesstoken.Claims
+	issuer  string
+	digest  [sha256.Size]byte
+	expires time.Time
+	claims  accesstoken.Claims
 }
 
 // Valid reports whether a is a real attestation (made by VerifyEHRAccessToken).
@@ -205,11 +204,10 @@ func (s *Signer) VerifyEHRAccessToken(ctx context.Context, issuer, raw string) (
 			Cause: fmt.Errorf("client_id %q, want %q", claims.ClientID, ehr.ClientID)}
 	}
 	return Attestation{
-		issuer:   issuer,
-		clientID: ehr.ClientID,
-		digest:   sha256.Sum256([]byte(raw)),
-		expires:  claims.ExpiresAt.Time,
-		claims:   *claims,
+		issuer:  issuer,
+		digest:  sha256.Sum256([]byte(raw)),
+		expires: claims.ExpiresAt.Time,
+		claims:  *claims,
 	}, nil
 }
 

@@ -87,7 +87,7 @@ func (w *World) Session(t testing.TB, ttl time.Duration) *session.Session {
 	c := att.Claims()
 	view, _ := jwtview.Decode(raw)
 	res := &launch.Result{
-		Issuer: w.EHR.Issuer(), ClientID: "dtr-app", AccessToken: raw, Attestation: att, Claims: c,
+		Issuer: w.EHR.Issuer(), ClientID: "dtr-app", AccessToken: raw, Attestation: att,
 		ExpiresAt: att.ExpiresAt(), Scope: c.Scope, Patient: c.Patient, Encounter: c.Encounter,
 		FHIRUser: c.FHIRUser, FHIRContext: c.FHIRContext, AccessTokenView: view,
 	}
