@@ -202,6 +202,12 @@ func TestProbeBinaryIDsAndParams(t *testing.T) {
 			{"GET", "/fhir/QuestionnaireResponse?questionnaire=%00", 400},
 			{"GET", "/fhir/Questionnaire?name=%00", 200},
 			{"GET", "/fhir/Questionnaire/%00", 404},
+			// Resource types and endpoints the payer does not serve.
+			{"GET", "/fhir/Observation?patient=" + url.QueryEscape(w.ehrURL+"/Patient/pat-2"), 404},
+			{"GET", "/fhir/Patient/pat-2", 404},
+			{"GET", "/fhir/%00", 404},
+			{"DELETE", "/fhir/metadata", 405},
+			{"GET", "/oauth/%FF", 404},
 		}
 		for _, p := range paths {
 			t.Run(p.method+" "+p.path, func(t *testing.T) {

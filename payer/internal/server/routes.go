@@ -36,7 +36,8 @@ const MaxBody = 2 << 20
 //	GET  /static/*                                  embedded static files
 //
 // Everything else is 404 (405 for a known path with another method) as an
-// OperationOutcome, or as an OAuth error under /oauth.
+// OperationOutcome, or as an OAuth error under /oauth; under /fhir and
+// /oauth it is audited like every other request.
 func routes(d *deps) http.Handler {
 	e := httpserver.NewEngine()
 	_ = e.SetTrustedProxies(nil) // ClientIP is the socket peer: X-Forwarded-For cannot pick a rate-limit bucket
@@ -49,8 +50,8 @@ func routes(d *deps) http.Handler {
 		httpserver.HeaderLimit(httpserver.MaxHeaderBytes, headerTooLarge),
 		httpserver.BodyLimit(MaxBody),
 	)
-	e.NoRoute(notFound)
-	e.NoMethod(methodNotAllowed)
+	e.NoRoute(d.audited(notFound, http.StatusNotFound, "no such resource type or endpoint"))
+	e.NoMethod(d.audited(methodNotAllowed, http.StatusMethodNotAllowed, "method not allowed"))
 
 	e.GET("/healthz", httpserver.Healthz(d.ready))
 	e.HEAD("/healthz", httpserver.Healthz(d.ready))
@@ -122,6 +123,45 @@ func routes(d *deps) http.Handler {
 
 	e.StaticFS("/static", http.FS(web.Static()))
 	return e
+}
+
+// audited wraps the answer to a request no route serves. Under /fhir and
+// /oauth it also writes the AuditEvent that every request gets (CONTRACT.md
+// "Audit: every request, allowed or denied"): a probe for a resource type
+// the payer does not serve (GET /fhir/Observation, /fhir/Patient/x) is a
+// denied request like any other. The gate has not run, so the event names
+// no verified caller, only the source address.
+func (d *deps) audited(answer gin.HandlerFunc, status int, reason string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p := c.Request.URL.Path
+		if strings.HasPrefix(p, "/fhir/") || p == "/fhir" || strings.HasPrefix(p, "/oauth/") {
+			ev := audit.Event{
+				Action: actionOf(c.Request.Method), Interaction: strings.ToLower(clip(c.Request.Method)),
+				Query: c.Request.URL.RawQuery, Outcome: audit.OutcomeMinorFailure, Reason: reason,
+				Status: status, SourceIP: c.ClientIP(),
+			}
+			if err := d.auditStore.Record(c.Request.Context(), nil, ev); err != nil {
+				d.log.Error("audit write failed for an unrouted request", "path", httpserver.ScrubPath(p), "err", err)
+			}
+		}
+		answer(c)
+	}
+}
+
+// actionOf is the AuditEvent.action of an HTTP method (FHIR
+// audit-event-action: Create, Read, Update, Delete, Execute).
+func actionOf(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead:
+		return "R"
+	case http.MethodPost:
+		return "C"
+	case http.MethodPut, http.MethodPatch:
+		return "U"
+	case http.MethodDelete:
+		return "D"
+	}
+	return "E"
 }
 
 // notFound answers an unknown path: an OAuth error under /oauth, an
